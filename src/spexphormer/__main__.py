@@ -1,0 +1,5 @@
+import sys
+
+from spexphormer.cli import main
+
+sys.exit(main())

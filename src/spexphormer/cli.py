@@ -1,0 +1,270 @@
+"""The ``spexphormer`` command line: argument parsing only, every action is a library call.
+
+Errors a user can cause end as one line ``error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from spexphormer import __version__
+from spexphormer.errors import SpexphormerError
+
+EPILOG = """examples:
+  spexphormer datasets
+  spexphormer info --dataset tolokers
+  spexphormer run --dataset minesweeper --seeds 5 --out runs/minesweeper
+  spexphormer estimate --dataset tolokers --set stage1.epochs=50
+  spexphormer train --dataset minesweeper --scores runs/minesweeper/scores-<key>.pt
+  spexphormer train --dataset minesweeper --model exphormer --seeds 1
+  spexphormer predict --checkpoint runs/minesweeper/seed0/model.pt --out predictions.csv
+  spexphormer analyze consistency --dataset actor --widths 4,8,16,32,64
+  spexphormer config --dataset tolokers --set stage2.batch_size=2000
+"""
+
+
+def _graph_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument("--dataset", metavar="NAME", help="a named dataset (see `spexphormer datasets`)")
+    src.add_argument("--data", metavar="PATH", help="your own graph: Platonov .npz, gnn-benchmark .npz, or a "
+                                                    "torch.save'd PyG Data (.pt)")
+    p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $SPEXPHORMER_DATA_ROOT or the per-user cache)")
+    p.add_argument("--split-index", type=int, default=None, metavar="I",
+                   help="which official split (mask) to use, default 0")
+    p.add_argument("--no-symmetrize", action="store_true", help="keep --data edges directed as given")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set stage2.batch_size=5000 (repeatable; "
+                        "`spexphormer config` lists the keys)")
+    p.add_argument("--config", metavar="FILE", help="a JSON file of {section: {key: value}} overrides")
+    p.add_argument("--preset", metavar="NAME", help="use another dataset's preset (default: the dataset's own)")
+    p.add_argument("--device", default=None, help="auto (default), cpu or cuda[:N]")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: preset, 5)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<dataset>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spexphormer", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Spexphormer: a narrow network learns where attention goes on the expander-augmented "
+                    "graph (stage 1); its scores pick a few edges per node per layer, and a wide graph "
+                    "transformer trains on those sparse graphs in mini-batches (stage 2).")
+    parser.add_argument("--version", action="version", version=f"spexphormer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("datasets", help="list the named datasets and whether they are available locally")
+    p.add_argument("--data-root", metavar="DIR")
+
+    p = sub.add_parser("info", help="print one graph's size, split and metric")
+    _graph_args(p)
+
+    p = sub.add_parser("config", help="print the resolved configuration (preset + overrides)")
+    _graph_args(p, required=False)
+    _config_args(p)
+
+    p = sub.add_parser("estimate", help="stage 1: train the attention score estimator, write a scores file")
+    _graph_args(p), _config_args(p), _run_args(p)
+
+    p = sub.add_parser("train", help="stage 2 from a scores file, or the full-batch Exphormer baseline")
+    _graph_args(p), _config_args(p), _run_args(p)
+    p.add_argument("--model", choices=["spexphormer", "exphormer"], default="spexphormer")
+    p.add_argument("--scores", metavar="FILE", help="scores file from `spexphormer estimate` (spexphormer)")
+
+    p = sub.add_parser("run", help="both stages end to end, over several seeds; writes results.json")
+    _graph_args(p), _config_args(p), _run_args(p)
+    p.add_argument("--scores", metavar="FILE", help="reuse this scores file instead of running stage 1")
+
+    p = sub.add_parser("predict", help="predictions of a trained checkpoint for all or some nodes")
+    p.add_argument("--checkpoint", required=True, metavar="FILE")
+    _graph_args(p, required=False)
+    p.add_argument("--scores", metavar="FILE", help="scores file (default: the one the checkpoint was trained on)")
+    p.add_argument("--nodes", metavar="IDS", help="comma-separated node ids, or @FILE with one id per line")
+    p.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    p.add_argument("--device", default=None)
+
+    p = sub.add_parser("analyze", help="analyses of attention scores")
+    analyses = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    c = analyses.add_parser("consistency", help="do narrow and wide networks attend alike? (energy distance, "
+                                                "top-k agreement, with and without expander edges)")
+    _graph_args(c), _config_args(c)
+    c.add_argument("--widths", default="4,8,16,32,64", help="comma-separated widths (default 4,8,16,32,64)")
+    c.add_argument("--epochs", type=int, default=None, help="epochs per network (default: stage-1 preset)")
+    c.add_argument("--out", metavar="DIR", help="output folder (default: runs/<dataset>/consistency)")
+    c.add_argument("--quiet", action="store_true")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _load_graph(args, required: bool = True):
+    from spexphormer.data import load_graph
+    if not args.dataset and not args.data:
+        if required:
+            raise SpexphormerError("give --dataset NAME or --data PATH")
+        return None
+    split = 0 if args.split_index is None else args.split_index
+    data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
+                      symmetrize=not args.no_symmetrize)
+    data.source = {"dataset": args.dataset, "path": str(Path(args.data).resolve()) if args.data else None,
+                   "split_index": split, "symmetrize": not args.no_symmetrize}
+    return data
+
+
+def _config(args, data=None):
+    from spexphormer.config import preset
+    from spexphormer.errors import ConfigError
+    name = args.preset or (args.dataset if args.dataset else None)
+    cfg = preset(name)
+    if args.config:
+        try:
+            overrides = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read config file {args.config}: {exc}") from None
+        if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+            raise ConfigError(f"config file {args.config} must hold {{section: {{key: value}}}}")
+        cfg = cfg.override({f"{s}.{k}": v for s, kv in overrides.items() for k, v in kv.items()})
+    cfg = cfg.override(args.overrides)
+    extra = {}
+    if getattr(args, "seeds", None) is not None:
+        extra["run.seeds"] = args.seeds
+    if getattr(args, "split_index", None) is not None:
+        extra["run.split_index"] = args.split_index
+    if getattr(args, "device", None):
+        extra["run.device"] = args.device
+    return cfg.override(extra) if extra else cfg
+
+
+def _out_dir(args, data, suffix: str = "") -> Path:
+    return Path(args.out) if args.out else Path("runs") / (data.name + suffix)
+
+
+def cmd_datasets(args) -> None:
+    from spexphormer.data import list_datasets, resolve_root
+    from spexphormer.utils.table import format_table
+    rows = [{"name": d["name"], "nodes": f"{d['nodes']:,}" if d.get("nodes") else "?",
+             "edges": f"{d['edges']:,}" if d.get("edges") else "?", "features": d.get("features", "?"),
+             "classes": d.get("classes", "?"), "metric": d["metric"], "split": d["split"],
+             "local": "yes" if d["available"] else "no"} for d in list_datasets(args.data_root)]
+    print(format_table(rows, title=f"datasets (root: {resolve_root(args.data_root)})"))
+
+
+def cmd_info(args) -> None:
+    from spexphormer.data import describe
+    from spexphormer.utils.table import format_table
+    info = describe(_load_graph(args))
+    print(format_table([{"property": k, "value": f"{v:,}" if isinstance(v, int) else v} for k, v in info.items()]))
+
+
+def cmd_config(args) -> None:
+    print(_config(args).format())
+
+
+def cmd_estimate(args) -> None:
+    from spexphormer.pipeline.run import obtain_scores
+    from spexphormer.utils.device import resolve_device
+    from spexphormer.utils.table import format_table, human_bytes
+    data = _load_graph(args)
+    cfg = _config(args, data)
+    out = _out_dir(args, data)
+    _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=not args.quiet)
+    if info.get("reused"):
+        print(f"scores for this graph and config already exist: {info['reused']}")
+        return
+    print(format_table([{"scores file": info["scores_file"], "seconds": f"{info['seconds']:.1f}",
+                         "peak memory": human_bytes(info["peak_memory_bytes"]), "metric": data.metric,
+                         "val": f"{100 * info['val']:.2f}", "test": f"{100 * info['test']:.2f}",
+                         "best epoch": info["best_epoch"]}], title=f"stage 1 on {data.name} ({data.split})"))
+
+
+def cmd_train(args) -> None:
+    from spexphormer.pipeline.run import results_table, run, run_exphormer
+    from spexphormer.utils.device import resolve_device
+    data = _load_graph(args)
+    cfg = _config(args, data)
+    device = resolve_device(cfg.run.device)
+    if args.model == "exphormer":
+        if args.scores:
+            raise SpexphormerError("--scores is for --model spexphormer; Exphormer trains on the full graph")
+        results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=not args.quiet)
+    else:
+        if not args.scores:
+            raise SpexphormerError("stage 2 needs --scores FILE (from `spexphormer estimate`); "
+                                   "`spexphormer run` does both stages")
+        results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=not args.quiet)
+    print(results_table(results))
+
+
+def cmd_run(args) -> None:
+    from spexphormer.pipeline.run import results_table, run
+    from spexphormer.utils.device import resolve_device
+    data = _load_graph(args)
+    cfg = _config(args, data)
+    out = _out_dir(args, data)
+    results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
+                  progress=not args.quiet)
+    print(results_table(results))
+    print(f"results: {out / 'results.json'}")
+
+
+def cmd_predict(args) -> None:
+    from spexphormer.pipeline.predict import predict, write_predictions
+    from spexphormer.utils.device import resolve_device
+    data = _load_graph(args, required=False)
+    nodes = None
+    if args.nodes:
+        text = Path(args.nodes[1:]).read_text() if args.nodes.startswith("@") else args.nodes.replace(",", " ")
+        try:
+            nodes = [int(t) for t in text.split()]
+        except ValueError:
+            raise SpexphormerError(f"--nodes must be integers, got {args.nodes!r}") from None
+    result = predict(args.checkpoint, data=data, data_root=args.data_root, scores_path=args.scores,
+                     nodes=nodes, device=resolve_device(args.device or "auto"))
+    path = write_predictions(result, args.out)
+    print(f"wrote predictions of {len(result['nodes']):,} nodes to {path}")
+
+
+def cmd_analyze(args) -> None:
+    from spexphormer.analysis.consistency import consistency_table, run_consistency
+    data = _load_graph(args)
+    cfg = _config(args, data)
+    try:
+        widths = [int(w) for w in args.widths.split(",") if w.strip()]
+    except ValueError:
+        raise SpexphormerError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
+    out = Path(args.out) if args.out else Path("runs") / data.name / "consistency"
+    results = run_consistency(data, cfg, widths, out, epochs=args.epochs, progress=not args.quiet)
+    print(consistency_table(results))
+    print(f"results: {out}")
+
+
+COMMANDS = {"datasets": cmd_datasets, "info": cmd_info, "config": cmd_config, "estimate": cmd_estimate,
+            "train": cmd_train, "run": cmd_run, "predict": cmd_predict, "analyze": cmd_analyze}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except SpexphormerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

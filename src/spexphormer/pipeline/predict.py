@@ -1,0 +1,103 @@
+"""Predictions of a trained checkpoint (Spexphormer or Exphormer) for all or some nodes."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import torch
+from torch_geometric.data import Data
+
+from spexphormer.config import Config
+from spexphormer.errors import CheckpointError, DataError
+from spexphormer.graph import graph_fingerprint
+from spexphormer.nn import Exphormer, Spexphormer
+from spexphormer.pipeline.stage1 import augment_graph
+from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes
+from spexphormer.scores import Scores
+from spexphormer.train.checkpoint import load_checkpoint
+from spexphormer.utils.io import atomic_write
+
+MODELS = {"spexphormer": Spexphormer, "exphormer": Exphormer}
+
+
+def _graph_from(ckpt: dict, data: Data | None, data_root: str | None) -> Data:
+    if data is None:
+        from spexphormer.data import load_graph
+        source = ckpt["meta"].get("source")
+        if not source:
+            raise CheckpointError("the checkpoint does not say which graph it was trained on: give --dataset or --data")
+        data = load_graph(dataset=source["dataset"], path=source["path"], root=data_root,
+                          split_index=source.get("split_index", 0), symmetrize=source.get("symmetrize", True))
+    if graph_fingerprint(data.edge_index, data.num_nodes, data.num_features) != ckpt["fingerprint"]:
+        raise CheckpointError("the checkpoint was trained on another graph (fingerprints differ)")
+    return data
+
+
+def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: str | None = None,
+            scores_path: str | os.PathLike | None = None, nodes: list[int] | None = None,
+            device: torch.device | str = "cpu", seed: int = 0) -> dict:
+    """Logits of ``nodes`` (default all) under a checkpoint.
+
+    Spexphormer predictions use one graph sampled from the scores file with ``seed``.
+
+    Returns:
+        ``{"nodes": LongTensor [n], "logits": Tensor [n, out], "task": str}``
+    """
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt["kind"] not in MODELS:
+        raise CheckpointError(f"unknown model kind {ckpt['kind']!r} in {checkpoint}")
+    data = _graph_from(ckpt, data, data_root)
+    cfg, device = Config.from_dict(ckpt["config"]), torch.device(device)
+    model = MODELS[ckpt["kind"]](**ckpt["model_args"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint weights do not fit the model: {str(exc).splitlines()[0]}") from None
+    model.to(device).eval()
+    ids = torch.arange(data.num_nodes) if nodes is None else torch.as_tensor(nodes, dtype=torch.long)
+    if ids.numel() and (ids.min() < 0 or ids.max() >= data.num_nodes):
+        raise DataError(f"node ids must be in 0..{data.num_nodes - 1}")
+    with torch.no_grad():
+        if ckpt["kind"] == "exphormer":
+            graph = augment_graph(data, cfg)
+            logits = model(data.x.to(device), graph.edge_index.to(device), graph.edge_type.to(device))[ids].cpu()
+        else:
+            path = scores_path or ckpt["meta"].get("scores_file")
+            if not path:
+                raise CheckpointError("give --scores FILE: the checkpoint does not name its scores file")
+            scores = Scores.load(path, ckpt["fingerprint"])
+            layers = LayerSampler(scores, cfg, seed).sample(0)
+            batch = cfg.stage2.eval_batch_size or cfg.stage2.batch_size
+            logits = predict_nodes(model, data.x, ids, layers, batch, device)
+    return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task", getattr(data, "task", "multiclass"))}
+
+
+def write_predictions(result: dict, path: str | os.PathLike) -> Path:
+    """CSV: ``node, prediction, score_0..`` (probabilities; binary: probability of class 1)."""
+    logits, task = result["logits"], result["task"]
+    if task == "binary":
+        prob = torch.sigmoid(logits.view(-1, 1))
+        pred = (prob[:, 0] > 0.5).long().view(-1, 1)
+    elif task == "multilabel":
+        prob = torch.sigmoid(logits)
+        pred = None
+    else:
+        prob = logits.softmax(-1)
+        pred = prob.argmax(-1, keepdim=True)
+    header = ["node"] + (["prediction"] if pred is not None else []) + [f"score_{i}" for i in range(prob.size(1))]
+    cols = [result["nodes"].view(-1, 1).double()] + ([pred.double()] if pred is not None else []) + [prob.double()]
+    table = torch.cat(cols, 1).tolist()
+
+    def write(handle):
+        import io
+        text = io.StringIO()
+        w = csv.writer(text)
+        w.writerow(header)
+        for row in table:
+            w.writerow([int(row[0])] + ([int(row[1])] if pred is not None else [])
+                       + [f"{v:.6g}" for v in row[(2 if pred is not None else 1):]])
+        handle.write(text.getvalue().encode())
+
+    return atomic_write(path, write)

@@ -1,0 +1,97 @@
+"""Stage 1: train the Attention Score Estimator full-batch and export its scores (METHOD §3)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch_geometric.data import Data
+
+from spexphormer.config import Config
+from spexphormer.graph import AugmentedGraph, augment, graph_fingerprint
+from spexphormer.nn import AttentionScoreEstimator
+from spexphormer.scores import Scores
+from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss, temperature
+from spexphormer.utils.seed import seeded
+
+
+@dataclass
+class Stage1Result:
+    scores: Scores
+    fit: FitResult
+    model: AttentionScoreEstimator
+
+
+def augment_graph(data: Data, cfg: Config) -> AugmentedGraph:
+    """The augmented attention graph of ``data`` under ``cfg.graph``."""
+    g = cfg.graph
+    return augment(data.edge_index, data.num_nodes, g.exp_deg, g.seed, g.expander_candidates,
+                   getattr(data, "edge_attr", None))
+
+
+def estimator_args(data: Data, cfg: Config) -> dict:
+    s1 = cfg.stage1
+    return dict(in_dim=data.num_features, out_dim=output_dim(data.task, data.num_classes),
+                hidden=s1.hidden, num_layers=s1.num_layers, heads=s1.heads, norm=s1.norm,
+                dropout=s1.dropout)
+
+
+def estimate(
+    data: Data,
+    cfg: Config,
+    out: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    graph: AugmentedGraph | None = None,
+    log_path: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Stage1Result:
+    """Train the estimator on the whole augmented graph and return (and save) its scores.
+
+    Args:
+        data: the input graph (``x``, ``y``, ``edge_index``, masks, ``task``, ``metric``).
+        cfg: ``cfg.graph`` builds the augmented graph, ``cfg.stage1`` the estimator.
+        out: where to write the scores file (atomically); nothing is written when None.
+        graph: a ready augmented graph (e.g. without expander edges, for analysis).
+    """
+    s1, device = cfg.stage1, torch.device(device)
+    graph = graph if graph is not None else augment_graph(data, cfg)
+    x, y = data.x.to(device), data.y.to(device)
+    edge_index, edge_type = graph.edge_index.to(device), graph.edge_type.to(device)
+    masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}
+    temp = lambda epoch: temperature(epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
+
+    with seeded(s1.seed):
+        model = AttentionScoreEstimator(**estimator_args(data, cfg)).to(device)
+
+        def train_epoch(epoch, optimize):
+            logits = model(x, edge_index, edge_type, temperature=temp(epoch))
+            loss = task_loss(logits[masks["train"]], y[masks["train"]], data.task)
+            optimize(loss)
+            return loss.item()
+
+        def evaluate(epoch):
+            logits = model(x, edge_index, edge_type, temperature=temp(epoch))
+            return {name: compute_metric(logits[m], y[m], data.task, data.metric) for name, m in masks.items()}
+
+        result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
+                     s1.clip, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
+                     desc="stage 1 (estimator)", progress=progress)
+
+    model.eval()
+    t_export = temp(result.best_epoch)
+    with torch.no_grad():
+        _, layer_scores = model(x, edge_index, edge_type, temperature=t_export, return_scores=True)
+    scores = Scores(
+        scores=layer_scores.float().cpu(),
+        graph=graph,
+        fingerprint=graph_fingerprint(data.edge_index, data.num_nodes, data.num_features),
+        config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
+        config_key=cfg.stage1_key(),
+        temperature=t_export,
+        metrics={"metric": data.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch},
+    )
+    if out is not None:
+        scores.save(Path(out))
+    return Stage1Result(scores, result, model)

@@ -1,0 +1,129 @@
+"""Stage 2: sample sparse regular-degree graphs from the scores and train the wide network.
+
+Every ``resample_every`` epochs, each node keeps ``k_l`` of its incoming augmented edges in layer
+``l``, drawn with the scores of the estimator's layer ``l`` (layers beyond the estimator's depth
+reuse its last layer). Training walks mini-batches of target nodes; evaluation uses the same kind
+of sampled graph (METHOD §4).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from spexphormer.config import Config
+from spexphormer.nn import Spexphormer
+from spexphormer.sampling import SampledLayers, iterate_batches, sample_layers
+from spexphormer.scores import Scores
+from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
+from spexphormer.train.metrics import labelled
+from spexphormer.utils.seed import derive_seed, seeded
+
+
+@dataclass
+class Stage2Result:
+    fit: FitResult
+    model: Spexphormer
+    model_args: dict
+    edge_ratio: float
+    sampling_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def wide_args(data: Data, cfg: Config) -> dict:
+    s2 = cfg.stage2
+    return dict(in_dim=data.num_features, out_dim=output_dim(data.task, data.num_classes), hidden=s2.hidden,
+                heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm)
+
+
+def layer_scores(scores: Scores, num_layers: int) -> Tensor:
+    """The estimator layer that guides each wide layer: layer ``l`` uses ``min(l, L_est - 1)``.
+
+    Shapes:
+        return: [num_layers, E]
+    """
+    pick = torch.clamp(torch.arange(num_layers), max=scores.num_layers - 1)
+    return scores.scores[pick]
+
+
+class LayerSampler:
+    """Draws the per-layer neighbour tables for one training run (seeded per epoch)."""
+
+    def __init__(self, scores: Scores, cfg: Config, seed: int):
+        s2 = cfg.stage2
+        self.graph, self.ks, self.method, self.seed = scores.graph, list(s2.ks), s2.sampler, seed
+        self.scores = layer_scores(scores, s2.num_layers)
+        self.seconds = 0.0
+
+    def sample(self, epoch: int) -> SampledLayers:
+        tic = time.perf_counter()
+        g = self.graph
+        layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
+                               derive_seed("stage2", self.seed, epoch))
+        self.seconds += time.perf_counter() - tic
+        return layers
+
+
+def predict_nodes(model: Spexphormer, x: Tensor, nodes: Tensor, layers: SampledLayers, batch_size: int,
+                  device: torch.device) -> Tensor:
+    """Logits of ``nodes`` (in that order) on one sampled graph. Shapes: x [N, F] -> [len(nodes), out]."""
+    out = []
+    for batch in iterate_batches(nodes, batch_size, layers, shuffle=False, seed=0):
+        out.append(model(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
+                         [t.to(device) for t in batch.edge_type]).cpu())
+    return torch.cat(out) if out else torch.empty(0, model.out_dim if hasattr(model, "out_dim") else 1)
+
+
+def train_wide(
+    data: Data,
+    scores: Scores,
+    cfg: Config,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    log_path: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Stage2Result:
+    """Train the wide Spexphormer on graphs sampled from ``scores``; test metric at best validation."""
+    s2, device = cfg.stage2, torch.device(device)
+    x, y = data.x, data.y
+    split = {name: getattr(data, f"{name}_mask") & labelled(y) for name in ("train", "val", "test")}
+    nodes = {name: mask.nonzero().view(-1) for name, mask in split.items()}
+    eval_batch = s2.eval_batch_size or s2.batch_size
+    sampler = LayerSampler(scores, cfg, seed)
+    state: dict = {}
+
+    def layers_for(epoch: int) -> SampledLayers:
+        if epoch % s2.resample_every == 0 or "layers" not in state:
+            state["layers"] = sampler.sample(epoch)
+        return state["layers"]
+
+    with seeded(seed):
+        args = wide_args(data, cfg)
+        model = Spexphormer(**args).to(device)
+
+        def train_epoch(epoch, optimize):
+            layers, total, count = layers_for(epoch), 0.0, 0
+            for batch in iterate_batches(nodes["train"], s2.batch_size, layers, shuffle=True,
+                                         seed=derive_seed("batches", seed, epoch)):
+                logits = model(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
+                               [t.to(device) for t in batch.edge_type])
+                loss = task_loss(logits, y[batch.core].to(device), data.task)
+                optimize(loss)
+                total, count = total + loss.item() * batch.core.numel(), count + batch.core.numel()
+            return total / max(count, 1)
+
+        def evaluate(epoch):
+            layers = state["layers"]
+            return {name: compute_metric(predict_nodes(model, x, nodes[name], layers, eval_batch, device),
+                                         y[nodes[name]], data.task, data.metric) for name in ("val", "test")}
+
+        result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
+                     s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress)
+
+    ratio = sum(s2.ks) / len(s2.ks) * data.num_nodes / scores.graph.num_edges
+    return Stage2Result(result, model, args, ratio, sampler.seconds)

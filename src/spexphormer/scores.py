@@ -1,0 +1,90 @@
+"""The scores file: stage 1's output and stage 2's input.
+
+One file holds, for one graph, the attention score of every augmented edge in every layer of the
+Attention Score Estimator, the augmented edge list and edge types, the fingerprint of the input
+graph, the configuration that produced it, the temperature at export and the estimator's own
+metrics. It is written atomically and checked on load: a truncated file, another format, or a
+file made for another graph raises :class:`~spexphormer.errors.ScoresMismatch`.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from spexphormer.errors import ScoresMismatch
+from spexphormer.graph.augment import AugmentedGraph
+from spexphormer.utils.io import save_torch
+
+FORMAT = "spexphormer-scores"
+VERSION = 1
+
+
+@dataclass
+class Scores:
+    """Per-layer attention scores over an augmented graph.
+
+    Shapes:
+        scores: [L, E], each layer sums to 1 over every node's incoming edges
+        graph.edge_index: [2, E], sorted by destination
+    """
+
+    scores: Tensor
+    graph: AugmentedGraph
+    fingerprint: str
+    config: dict[str, Any] = field(default_factory=dict)
+    config_key: str = ""
+    temperature: float = 1.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_layers(self) -> int:
+        return self.scores.size(0)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        g = self.graph
+        payload = {
+            "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
+            "num_nodes": g.num_nodes, "edge_index": g.edge_index, "edge_type": g.edge_type.to(torch.int8),
+            "ptr": g.ptr, "scores": self.scores.float().contiguous(), "config": self.config,
+            "config_key": self.config_key, "temperature": float(self.temperature), "metrics": self.metrics,
+        }
+        return save_torch(payload, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, fingerprint: str | None = None) -> "Scores":
+        """Read a scores file; with ``fingerprint``, also check that it belongs to that graph."""
+        path = Path(path)
+        if not path.is_file():
+            raise ScoresMismatch(f"scores file {path} does not exist")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+            raise ScoresMismatch(f"scores file {path} is truncated or corrupt ({type(exc).__name__})") from None
+        except Exception as exc:  # unpickling errors of unexpected content
+            raise ScoresMismatch(f"scores file {path} is not a spexphormer scores file ({type(exc).__name__})") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise ScoresMismatch(f"{path} is not a spexphormer scores file")
+        if payload.get("version") != VERSION:
+            raise ScoresMismatch(f"scores file {path} has format version {payload.get('version')}, expected {VERSION}")
+        missing = {"fingerprint", "num_nodes", "edge_index", "edge_type", "ptr", "scores"} - payload.keys()
+        if missing:
+            raise ScoresMismatch(f"scores file {path} lacks {', '.join(sorted(missing))}")
+        if fingerprint is not None and payload["fingerprint"] != fingerprint:
+            raise ScoresMismatch(f"scores file {path} was made for another graph "
+                                 f"(fingerprint {payload['fingerprint']}, this graph {fingerprint})")
+        n, edges, scores, ptr = payload["num_nodes"], payload["edge_index"], payload["scores"], payload["ptr"]
+        e = edges.size(1) if edges.dim() == 2 else -1
+        if scores.dim() != 2 or scores.size(1) != e or payload["edge_type"].numel() != e \
+                or ptr.numel() != n + 1 or int(ptr[-1]) != e:
+            raise ScoresMismatch(f"scores file {path} is inconsistent: {e} edges, scores of shape "
+                                 f"{tuple(scores.shape)}, {ptr.numel() - 1} nodes in the offsets")
+        graph = AugmentedGraph(edges, payload["edge_type"].long(), ptr, n)
+        return cls(scores, graph, payload["fingerprint"], payload.get("config", {}),
+                   payload.get("config_key", ""), payload.get("temperature", 1.0), payload.get("metrics", {}))

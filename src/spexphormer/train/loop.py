@@ -1,0 +1,113 @@
+"""The one training loop every model shares.
+
+Full-batch (estimator, Exphormer) and mini-batch (Spexphormer) training differ only in what one
+epoch of optimisation and one evaluation do; they pass those two callables to :func:`fit`, which
+owns the optimiser (AdamW), the schedule (cosine with warm-up), gradient clipping, best-validation
+model selection, the progress bar and the per-epoch log.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from spexphormer.train.schedule import cosine_with_warmup
+
+Optimize = Callable[[Tensor], None]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns. ``test`` is the test metric at the best validation epoch."""
+
+    best_epoch: int
+    val: float
+    test: float
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    state_dict: dict | None = None
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.seconds / max(1, len(self.history))
+
+
+def fit(
+    model: nn.Module,
+    train_epoch: Callable[[int, Optimize], float],
+    evaluate: Callable[[int], dict[str, float]],
+    epochs: int,
+    lr: float,
+    weight_decay: float = 1e-3,
+    warmup_epochs: int = 5,
+    clip: float = 1.0,
+    epoch_info: Callable[[int], dict] | None = None,
+    log_path: str | Path | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model`` for ``epochs`` epochs and keep its best-validation weights.
+
+    Args:
+        train_epoch: ``train_epoch(epoch, optimize) -> mean loss``; calls ``optimize(loss)`` once
+            per optimisation step (zero-grad, backward, clip, step are done there).
+        evaluate: ``evaluate(epoch) -> {"train": .., "val": .., "test": ..}`` metrics, higher is better.
+        epoch_info: extra values to log per epoch (e.g. the temperature).
+        log_path: JSON-lines file, one record per epoch (written as training goes).
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = cosine_with_warmup(optimizer, warmup_epochs, epochs)
+
+    def optimize(loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+
+    log = None
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "w")
+    best = FitResult(best_epoch=-1, val=-math.inf, test=math.nan)
+    start = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    try:
+        for epoch in bar:
+            tic = time.perf_counter()
+            info = epoch_info(epoch) if epoch_info else {}
+            model.train()
+            loss = train_epoch(epoch, optimize)
+            lr_now = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            model.eval()
+            with torch.no_grad():
+                scores = evaluate(epoch)
+            record = {"epoch": epoch, "loss": round(float(loss), 6), **{k: round(v, 6) for k, v in scores.items()},
+                      "lr": lr_now, **info, "seconds": round(time.perf_counter() - tic, 4)}
+            best.history.append(record)
+            val = scores.get("val", math.nan)
+            if val > best.val or best.best_epoch < 0:
+                best.best_epoch, best.val, best.test = epoch, val, scores.get("test", math.nan)
+                best.state_dict = copy.deepcopy(model.state_dict())
+            if log is not None:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            bar.set_postfix(loss=f"{loss:.4f}", val=f"{val:.4f}", best=f"{best.val:.4f}")
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    best.seconds = time.perf_counter() - start
+    if best.state_dict is not None:
+        model.load_state_dict(best.state_dict)
+    return best
