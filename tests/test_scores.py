@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from spexphormer.errors import ScoresMismatch
+from spexphormer.graph import augment
+from spexphormer.scores import Scores
+
+
+def _scores(n=30):
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, n, (2, 90), generator=g)
+    ei = torch.unique(ei[:, ei[0] != ei[1]], dim=1)
+    aug = augment(ei, n, 2, seed=0)
+    return Scores(torch.rand(3, aug.num_edges, generator=g), aug, "abc123", {"stage1": {"hidden": 4}}, "key",
+                  0.5, {"val": 0.7})
+
+
+def test_round_trip(tmp_path):
+    s = _scores()
+    s.save(tmp_path / "s.pt")
+    t = Scores.load(tmp_path / "s.pt", fingerprint="abc123")
+    assert torch.equal(t.scores, s.scores) and torch.equal(t.graph.edge_index, s.graph.edge_index)
+    assert torch.equal(t.graph.edge_type, s.graph.edge_type) and t.temperature == 0.5
+    assert t.config == s.config and t.metrics == {"val": 0.7}
+
+
+def test_other_graph_truncated_and_foreign_files_are_rejected(tmp_path):
+    path = _scores().save(tmp_path / "s.pt")
+    with pytest.raises(ScoresMismatch, match="another graph"):
+        Scores.load(path, fingerprint="ffff")
+    data = path.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ScoresMismatch, match="truncated or corrupt"):
+        Scores.load(tmp_path / "cut.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(ScoresMismatch, match="not a spexphormer scores file"):
+        Scores.load(tmp_path / "other.pt")
+    with pytest.raises(ScoresMismatch, match="does not exist"):
+        Scores.load(tmp_path / "missing.pt")
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = _scores().save(tmp_path / "s.pt")
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        _scores().save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["s.pt"]  # no temporary left behind
