@@ -188,17 +188,17 @@ def cmd_estimate(args) -> None:
 def cmd_train(args) -> None:
     from spexphormer.pipeline.run import results_table, run, run_exphormer
     from spexphormer.utils.device import resolve_device
+    if args.model == "exphormer" and args.scores:
+        raise SpexphormerError("--scores is for --model spexphormer; Exphormer trains on the full graph")
+    if args.model == "spexphormer" and not args.scores:
+        raise SpexphormerError("stage 2 needs --scores FILE (from `spexphormer estimate`); "
+                               "`spexphormer run` does both stages")
     data = _load_graph(args)
     cfg = _config(args, data)
     device = resolve_device(cfg.run.device)
     if args.model == "exphormer":
-        if args.scores:
-            raise SpexphormerError("--scores is for --model spexphormer; Exphormer trains on the full graph")
         results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=not args.quiet)
     else:
-        if not args.scores:
-            raise SpexphormerError("stage 2 needs --scores FILE (from `spexphormer estimate`); "
-                                   "`spexphormer run` does both stages")
         results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=not args.quiet)
     print(results_table(results))
 

@@ -1,0 +1,25 @@
+"""Graph datasets: named benchmarks, user files, synthetic graphs, and their validation.
+
+Every loader returns a :class:`torch_geometric.data.Data` with ``x``, ``y``, ``edge_index``
+(deduplicated, no self-loops, symmetrised by default, sorted by ``(dst, src)``), the three split
+masks, optional ``edge_attr``, and the attributes ``name``, ``metric``, ``task``,
+``num_classes`` and ``split``.
+"""
+
+from spexphormer.data.api import describe, load_graph
+from spexphormer.data.named import list_datasets
+from spexphormer.data.registry import DATASETS, DatasetSpec
+from spexphormer.data.roots import resolve_root
+from spexphormer.data.synthetic import planted_partition
+from spexphormer.data.validate import validate_graph
+
+__all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "describe",
+    "list_datasets",
+    "load_graph",
+    "planted_partition",
+    "resolve_root",
+    "validate_graph",
+]
