@@ -18,11 +18,11 @@ from torch_geometric.data import Data
 
 from spexphormer.config import Config
 from spexphormer.nn import Spexphormer
-from spexphormer.sampling import SampledLayers, iterate_batches, sample_layers
+from spexphormer.sampling import SampledLayers, derive_seed, iterate_batches, sample_layers
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
 from spexphormer.train.metrics import labelled
-from spexphormer.utils.seed import derive_seed, seeded
+from spexphormer.utils.seed import seeded
 
 
 @dataclass
@@ -64,7 +64,7 @@ class LayerSampler:
         tic = time.perf_counter()
         g = self.graph
         layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
-                               derive_seed("stage2", self.seed, epoch))
+                               seed=self.seed, epoch=epoch)
         self.seconds += time.perf_counter() - tic
         return layers
 
@@ -72,11 +72,13 @@ class LayerSampler:
 def predict_nodes(model: Spexphormer, x: Tensor, nodes: Tensor, layers: SampledLayers, batch_size: int,
                   device: torch.device) -> Tensor:
     """Logits of ``nodes`` (in that order) on one sampled graph. Shapes: x [N, F] -> [len(nodes), out]."""
+    if nodes.numel() == 0:
+        return x.new_empty(0, model.head.out_features)
     out = []
     for batch in iterate_batches(nodes, batch_size, layers, shuffle=False, seed=0):
         out.append(model(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
                          [t.to(device) for t in batch.edge_type]).cpu())
-    return torch.cat(out) if out else torch.empty(0, model.out_dim if hasattr(model, "out_dim") else 1)
+    return torch.cat(out)
 
 
 def train_wide(
@@ -109,7 +111,7 @@ def train_wide(
         def train_epoch(epoch, optimize):
             layers, total, count = layers_for(epoch), 0.0, 0
             for batch in iterate_batches(nodes["train"], s2.batch_size, layers, shuffle=True,
-                                         seed=derive_seed("batches", seed, epoch)):
+                                         seed=derive_seed(seed, epoch, 1 << 20)):
                 logits = model(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
                                [t.to(device) for t in batch.edge_type])
                 loss = task_loss(logits, y[batch.core].to(device), data.task)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 
 import torch
 
@@ -20,8 +19,3 @@ def seeded(seed: int):
         torch.manual_seed(seed)
         yield
 
-
-def derive_seed(*parts) -> int:
-    """A 63-bit seed derived from any tuple of values (stable across runs and platforms)."""
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1

@@ -1,0 +1,85 @@
+"""The command line: each command runs, and bad input gives one line `error: ...` and exit 2."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from spexphormer.cli import main
+from tests.conftest import make_toy_graph
+
+FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=2", "--set", "graph.exp_deg=2",
+        "--set", "stage2.batch_size=128", "--quiet"]
+
+
+@pytest.fixture
+def graph_file(tmp_path):
+    data = make_toy_graph()
+    path = tmp_path / "toy.pt"
+    torch.save(data.__class__(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
+                               val_mask=data.val_mask, test_mask=data.test_mask), path)
+    return path
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_run_train_estimate_predict_round_trip(graph_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(graph_file), "--seeds", "1", "--out", str(out), *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "spexphormer (1 seeds)" in printed and "results:" in printed
+    results = json.loads((out / "results.json").read_text())
+    scores = next(out.glob("scores-*.pt"))
+    assert main(["train", "--data", str(graph_file), "--scores", str(scores), "--seeds", "1",
+                 "--out", str(tmp_path / "t"), *FAST]) == 0
+    assert main(["train", "--data", str(graph_file), "--model", "exphormer", "--seeds", "1",
+                 "--out", str(tmp_path / "x"), *FAST]) == 0
+    assert "exphormer" in capsys.readouterr().out
+    assert main(["estimate", "--data", str(graph_file), "--out", str(out), *FAST]) == 0
+    assert "already exist" in capsys.readouterr().out
+    pred = tmp_path / "pred.csv"
+    assert main(["predict", "--checkpoint", str(out / "seed0" / "model.pt"), "--nodes", "1,2,3",
+                 "--out", str(pred)]) == 0
+    assert len(pred.read_text().splitlines()) == 4
+    assert results["metric"] == "rocauc"
+
+
+def test_config_prints_and_rejects_unknown_keys(capsys):
+    assert main(["config", "--dataset", "tolokers", "--set", "stage2.batch_size=2000"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_size = 2000" in out and "ks = 12,10,10,10" in out
+    assert main(["config", "--set", "stage2.nope=1"]) == 2
+    assert "unknown config key" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["info", "--data", "/nonexistent/graph.npz"], "graph.npz"),
+    (["run", "--dataset", "no-such-dataset", "--quiet"], "no-such-dataset"),
+    (["train", "--dataset", "cora"], "--scores"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    assert message in _error_line(capsys)
+
+
+def test_corrupt_scores_and_checkpoint(graph_file, tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a zip file at all")
+    assert main(["train", "--data", str(graph_file), "--scores", str(bad), "--out", str(tmp_path / "o"), *FAST]) == 2
+    assert re.search("truncated or corrupt|not a spexphormer scores file", _error_line(capsys))
+    assert main(["predict", "--checkpoint", str(bad), "--out", str(tmp_path / "p.csv")]) == 2
+    assert re.search("truncated or corrupt|not a spexphormer checkpoint", _error_line(capsys))
+
+
+def test_console_script_entry_point_has_help():
+    proc = subprocess.run([sys.executable, "-m", "spexphormer", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for command in ("datasets", "info", "estimate", "train", "run", "predict", "analyze", "config"):
+        assert command in proc.stdout
