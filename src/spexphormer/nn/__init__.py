@@ -1,0 +1,46 @@
+"""Neural network modules: attention primitives, layers, and the three models.
+
+* :class:`AttentionScoreEstimator`: stage 1, narrow, full batch, exports per-edge scores.
+* :class:`Spexphormer`: stage 2, wide, on sampled fixed-degree neighbour tables.
+* :class:`Exphormer`: the full-batch wide baseline (same ``state_dict`` keys as Spexphormer).
+"""
+
+from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter
+from spexphormer.nn.attention import (
+    EdgeListAttention,
+    NeighbourAttention,
+    ScoreAttention,
+    neighbour_table_to_edge_list,
+)
+from spexphormer.nn.norms import NORM_KINDS, GraphNorm, make_norm
+from spexphormer.nn.layers import (
+    ASELayer,
+    ExphormerLayer,
+    FeedForward,
+    InputEncoder,
+    SpexphormerLayer,
+)
+from spexphormer.nn.ase import AttentionScoreEstimator
+from spexphormer.nn.exphormer import Exphormer
+from spexphormer.nn.spexphormer import Spexphormer
+
+__all__ = [
+    "edge_softmax",
+    "gather_dot",
+    "gather_scatter",
+    "neighbour_table_to_edge_list",
+    "ScoreAttention",
+    "EdgeListAttention",
+    "NeighbourAttention",
+    "GraphNorm",
+    "make_norm",
+    "NORM_KINDS",
+    "FeedForward",
+    "InputEncoder",
+    "ASELayer",
+    "ExphormerLayer",
+    "SpexphormerLayer",
+    "AttentionScoreEstimator",
+    "Exphormer",
+    "Spexphormer",
+]

@@ -1,0 +1,91 @@
+r"""The Attention Score Estimator (stage 1): a narrow transformer whose attention is exported."""
+
+from __future__ import annotations
+
+from typing import Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from spexphormer.nn.layers import ASELayer, InputEncoder
+
+__all__ = ["AttentionScoreEstimator"]
+
+
+class AttentionScoreEstimator(nn.Module):
+    r"""Narrow full-batch graph transformer that estimates per-edge attention scores.
+
+    .. math::
+        \mathbf{h}^{(0)} = \mathrm{ReLU}(\mathrm{BN}(W_p W_{in} \mathbf{x})), \qquad
+        \mathbf{h}^{(\ell+1)}, \boldsymbol{\alpha}^{(\ell)} =
+            \mathrm{ASELayer}_\ell(\mathbf{h}^{(\ell)}, T), \qquad
+        \hat{\mathbf{y}} = W_{out} \mathbf{h}^{(L)} + b_{out},
+
+    where each layer uses :class:`~spexphormer.nn.attention.ScoreAttention` (per-type scaled
+    logits, temperature :math:`T`, clamp :math:`\pm 8`, L2-normalised values) on the augmented
+    graph. The scores :math:`\alpha^{(\ell)}` (averaged over heads) are what stage 2 samples from.
+
+    Args:
+        in_dim (int): input feature width :math:`F`.
+        out_dim (int): output width (1 for binary, :math:`C` for multi-class / multi-label).
+        hidden (int, optional): width :math:`d_s`. (default: ``4``)
+        num_layers (int, optional): number of attention layers :math:`L`. (default: ``4``)
+        heads (int, optional): attention heads. (default: ``1``)
+        norm (str, optional): norm inside the layers. (default: ``"graph"``)
+        dropout (float, optional): dropout inside the layers. (default: ``0.0``)
+        num_edge_types (int, optional): number of edge types. (default: ``3``)
+
+    Shapes:
+        - **x**: :math:`(N, F)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
+        - **output**: logits :math:`(N, \text{out})`, or ``(logits, scores)`` with scores
+          :math:`(L, E)` (detached, float32, heads averaged) if ``return_scores``.
+
+    State dict: ``encoder.*``, ``layers.{l}.attn.{Q,K,V}.weight``, ``layers.{l}.attn.type_scale``,
+    ``layers.{l}.attn.type_bias``, ``layers.{l}.attn.value_scale``, ``layers.{l}.norm{1,2}.*``,
+    ``layers.{l}.ffn.lin{1,2}.*``, ``head.*``.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: int = 4,
+        num_layers: int = 4,
+        heads: int = 1,
+        norm: str = "graph",
+        dropout: float = 0.0,
+        num_edge_types: int = 3,
+    ) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        self.encoder = InputEncoder(in_dim, hidden)
+        self.layers = nn.ModuleList(
+            ASELayer(hidden, norm=norm, dropout=dropout, heads=heads, num_edge_types=num_edge_types)
+            for _ in range(num_layers)
+        )
+        self.head = nn.Linear(hidden, out_dim)
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+        self.head.reset_parameters()
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+        temperature: float = 1.0,
+        return_scores: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        h = self.encoder(x)  # [N, d_s]
+        scores = []
+        for layer in self.layers:
+            h, alpha = layer(h, edge_index, edge_type, temperature)  # [N, d_s], [E, H]
+            if return_scores:
+                scores.append(alpha.detach().mean(dim=-1).float())  # [E]
+        logits = self.head(h)  # [N, out]
+        if return_scores:
+            return logits, torch.stack(scores)  # [L, E]
+        return logits

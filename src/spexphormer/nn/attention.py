@@ -1,0 +1,311 @@
+r"""Sparse attention primitives shared by both stages.
+
+Direction convention: edge :math:`u \to v` is column ``(u, v)`` of ``edge_index``; the destination
+:math:`v` (the query) attends to the source :math:`u` (key and value), and the softmax runs over
+each node's incoming edges. ``edge_type`` is 0 for graph edges, 1 for expander edges and 2 for
+self-loops.
+
+Three attention modules live here:
+
+* :class:`ScoreAttention`: the narrow, one-head attention of the stage-1 Attention Score
+  Estimator (scaled and shifted per edge type, temperature, L2-normalised values).
+* :class:`EdgeListAttention`: the Exphormer attention on an edge list (full-batch Exphormer and the
+  per-edge reference of the tests).
+* :class:`NeighbourAttention`: the same attention on a fixed-degree neighbour table
+  ``[n_out, k]`` (stage 2). It shares its parameter layout with :class:`EdgeListAttention`, so a
+  ``state_dict`` can be copied from one to the other.
+
+The edge-list forms use the kernels of :mod:`spexphormer.nn.sparse`: autograd keeps only node
+tensors and :math:`(E, H)` tensors, and the :math:`(E, d)` gathers are recomputed chunk by chunk
+in the backward pass (no dense :math:`N \times N` matrix, no per-edge Python loop).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter
+
+__all__ = [
+    "ScoreAttention",
+    "EdgeListAttention",
+    "NeighbourAttention",
+    "neighbour_table_to_edge_list",
+]
+
+
+def _check_heads(dim: int, heads: int) -> int:
+    if heads < 1 or dim % heads != 0:
+        raise ValueError(f"dim={dim} must be a positive multiple of heads={heads}")
+    return dim // heads
+
+
+class ScoreAttention(nn.Module):
+    r"""Attention of the Attention Score Estimator (stage 1, the "ASE" form).
+
+    For an edge :math:`j \to i` of type :math:`t` and head :math:`h`:
+
+    .. math::
+        z_{ij}^h = \mathrm{clamp}\Big(\big(\tfrac{\langle q_i^h, k_j^h\rangle}{\sqrt{d_h}}\, s_t^h
+            + b_t^h\big) / T,\ -c_{\max},\ c_{\max}\Big), \qquad
+        \alpha_{ij}^h = \operatorname{softmax}_{j \in \mathcal{N}^-(i)} z_{ij}^h,
+
+    .. math::
+        \mathrm{out}_i^h = \sum_{j} \alpha_{ij}^h \; c\, \frac{v_j^h}{\lVert v_j^h \rVert_2},
+
+    with :math:`q = W_Q x`, :math:`k = W_K x`, :math:`v = W_V x`, a learnable scale :math:`s_t`
+    (init 1) and shift :math:`b_t` (init 0) per edge type and head, a temperature :math:`T`, and a
+    learnable value scale :math:`c` (init ``value_scale``). Normalising the values makes the
+    attention scores, not the value magnitudes, carry the signal. Heads are concatenated.
+
+    Args:
+        dim (int): node feature width :math:`D`.
+        heads (int, optional): number of heads :math:`H` (:math:`D` must be a multiple).
+            (default: ``1``)
+        num_edge_types (int, optional): number of edge types. (default: ``3``)
+        clamp (float, optional): logits are clamped to :math:`[-c_{\max}, c_{\max}]`.
+            (default: ``8.0``)
+        value_scale (float, optional): initial value of :math:`c`. (default: ``0.25``)
+        bias (bool, optional): whether the Q/K/V maps have a bias. (default: ``False``)
+
+    Shapes:
+        - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
+        - **output**: ``(out, alpha)`` with out :math:`(N, D)` and alpha :math:`(E, H)`.
+
+    State dict: ``Q.weight``, ``K.weight``, ``V.weight`` (and ``.bias`` if ``bias``),
+    ``type_scale`` :math:`(T_e, H)`, ``type_bias`` :math:`(T_e, H)`, ``value_scale`` :math:`()`.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 1,
+        num_edge_types: int = 3,
+        clamp: float = 8.0,
+        value_scale: float = 0.25,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.heads = heads
+        self.head_dim = _check_heads(dim, heads)
+        self.num_edge_types = num_edge_types
+        self.clamp = float(clamp)
+        self.init_value_scale = float(value_scale)
+        self.Q = nn.Linear(dim, dim, bias=bias)
+        self.K = nn.Linear(dim, dim, bias=bias)
+        self.V = nn.Linear(dim, dim, bias=bias)
+        self.type_scale = nn.Parameter(torch.empty(num_edge_types, heads))
+        self.type_bias = nn.Parameter(torch.empty(num_edge_types, heads))
+        self.value_scale = nn.Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for lin in (self.Q, self.K, self.V):
+            lin.reset_parameters()
+        nn.init.ones_(self.type_scale)
+        nn.init.zeros_(self.type_bias)
+        nn.init.constant_(self.value_scale, self.init_value_scale)
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0
+    ) -> Tuple[Tensor, Tensor]:
+        n, H, dh = x.size(0), self.heads, self.head_dim
+        src, dst = edge_index[0], edge_index[1]
+        q = self.Q(x).view(n, H, dh) * (1.0 / math.sqrt(dh))
+        k = self.K(x).view(n, H, dh)
+        v = F.normalize(self.V(x).view(n, H, dh), p=2.0, dim=-1)  # [N, H, dh], unit rows
+        score = gather_dot(q, k, dst, src)  # [E, H]
+        logits = score * self.type_scale[edge_type] + self.type_bias[edge_type]  # [E, H]
+        logits = (logits / temperature).clamp(-self.clamp, self.clamp)
+        alpha = edge_softmax(logits, dst, n)  # [E, H]
+        out = gather_scatter(alpha, v, src, dst, n)  # [N, H, dh]
+        return self.value_scale * out.reshape(n, self.dim), alpha
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, heads={self.heads}, num_edge_types={self.num_edge_types}, "
+            f"clamp={self.clamp}"
+        )
+
+
+class _ExphormerAttentionBase(nn.Module):
+    r"""Parameters shared by :class:`EdgeListAttention` and :class:`NeighbourAttention`.
+
+    ``Q``, ``K``, ``V``: :class:`~torch.nn.Linear` maps :math:`D \to D`; ``E1``:
+    :class:`~torch.nn.Embedding` (edge type :math:`\to D`), a per-type, per-channel gate on the
+    keys, initialised to 1; ``E2``: :class:`~torch.nn.Embedding` (edge type :math:`\to H`), a
+    per-type, per-head logit bias, initialised to 0. At initialisation the attention is therefore
+    plain scaled dot-product attention.
+    """
+
+    def __init__(
+        self, dim: int, heads: int, num_edge_types: int = 3, clamp: float = 8.0, bias: bool = False
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.heads = heads
+        self.head_dim = _check_heads(dim, heads)
+        self.num_edge_types = num_edge_types
+        self.clamp = float(clamp)
+        self.Q = nn.Linear(dim, dim, bias=bias)
+        self.K = nn.Linear(dim, dim, bias=bias)
+        self.V = nn.Linear(dim, dim, bias=bias)
+        self.E1 = nn.Embedding(num_edge_types, dim)
+        self.E2 = nn.Embedding(num_edge_types, heads)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for lin in (self.Q, self.K, self.V):
+            lin.reset_parameters()
+        nn.init.ones_(self.E1.weight)
+        nn.init.zeros_(self.E2.weight)
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, heads={self.heads}, num_edge_types={self.num_edge_types}, "
+            f"clamp={self.clamp}"
+        )
+
+
+class EdgeListAttention(_ExphormerAttentionBase):
+    r"""Exphormer multi-head attention on an edge list.
+
+    For an edge :math:`j \to i` of type :math:`t` and head :math:`h`:
+
+    .. math::
+        z_{ij}^h = \mathrm{clamp}\Big(\frac{\langle q_i^h,\; k_j^h \odot E1_t^h \rangle}{\sqrt{d_h}}
+            + E2_t^h,\ -c_{\max},\ c_{\max}\Big), \qquad
+        \alpha_{ij}^h = \operatorname{softmax}_{j \in \mathcal{N}^-(i)} z_{ij}^h, \qquad
+        \mathrm{out}_i^h = \sum_j \alpha_{ij}^h\, v_j^h,
+
+    with :math:`q = Q x`, :math:`k = K x`, :math:`v = V x` split into :math:`H` heads of width
+    :math:`d_h = D / H`; the heads are concatenated. Values are not normalised. Repeated edges
+    count once each in the softmax.
+
+    Args:
+        dim (int): node feature width :math:`D`.
+        heads (int): number of heads :math:`H`.
+        num_edge_types (int, optional): number of edge types. (default: ``3``)
+        clamp (float, optional): logit clamp :math:`c_{\max}`. (default: ``8.0``)
+        bias (bool, optional): whether Q/K/V have a bias. (default: ``False``)
+
+    Shapes:
+        - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
+        - **output**: :math:`(N, D)`, or ``(out, alpha)`` with alpha :math:`(E, H)` if
+          ``return_attention``.
+
+    State dict (shared with :class:`NeighbourAttention`): ``Q.weight``, ``K.weight``,
+    ``V.weight`` (and ``.bias`` if ``bias``), ``E1.weight`` :math:`(T_e, D)`,
+    ``E2.weight`` :math:`(T_e, H)`.
+    """
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+        return_attention: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        n, H, dh = x.size(0), self.heads, self.head_dim
+        src, dst = edge_index[0], edge_index[1]
+        q = self.Q(x).view(n, H, dh) * (1.0 / math.sqrt(dh))
+        k = self.K(x).view(n, H, dh)
+        v = self.V(x).view(n, H, dh)
+        # <q_i, k_j * E1_t> = <q_i * E1_t, k_j>: gate the queries once per (type, node) instead
+        # of the keys once per edge; row t * N + i of qe is q_i * E1_t.
+        T = self.E1.num_embeddings
+        qe = (q.unsqueeze(0) * self.E1.weight.view(T, 1, H, dh)).reshape(T * n, H, dh)
+        score = gather_dot(qe, k, edge_type * n + dst, src)  # [E, H]
+        logits = (score + self.E2(edge_type)).clamp(-self.clamp, self.clamp)  # [E, H]
+        alpha = edge_softmax(logits, dst, n)  # [E, H]
+        out = gather_scatter(alpha, v, src, dst, n).reshape(n, self.dim)  # [N, D]
+        return (out, alpha) if return_attention else out
+
+
+class NeighbourAttention(_ExphormerAttentionBase):
+    r"""Exphormer multi-head attention on a fixed-degree neighbour table (stage 2).
+
+    Every output node :math:`i < n_{out}` attends to exactly :math:`k` source rows
+    ``index[i, :]`` of ``x_src`` (repeats allowed, each counted once), with edge types
+    ``edge_type[i, :]``. The queries are ``x_src[:n_out]``: the batch builder guarantees that the
+    destination rows are a prefix of the source rows. The math is that of
+    :class:`EdgeListAttention`, computed as a dense gather :math:`(n_{out}, k, H, d_h)` with the
+    logits taken head by head (``einsum('nthd,nkhd->nhtk')``, i.e. ``'nhd,nkhd->nhk'`` for the
+    query gated by each of the :math:`T_e` edge types, then the slot's type picked) and a softmax
+    over :math:`k`: no scatter, and no reshape of :math:`(n, k, H, d_h)` into
+    :math:`(nH, k, d_h)` (which would pair logits with the wrong neighbour and head).
+
+    Args:
+        dim (int): node feature width :math:`D`.
+        heads (int): number of heads :math:`H`.
+        num_edge_types (int, optional): number of edge types. (default: ``3``)
+        clamp (float, optional): logit clamp :math:`c_{\max}`. (default: ``8.0``)
+        bias (bool, optional): whether Q/K/V have a bias. (default: ``False``)
+
+    Shapes:
+        - **x_src**: :math:`(n_{in}, D)`; **index**: :math:`(n_{out}, k)` rows of ``x_src``,
+          :math:`n_{out} \le n_{in}`; **edge_type**: :math:`(n_{out}, k)`
+        - **output**: :math:`(n_{out}, D)`, or ``(out, alpha)`` with alpha
+          :math:`(n_{out}, k, H)` if ``return_attention``.
+
+    State dict: identical to :class:`EdgeListAttention`.
+    """
+
+    def forward(
+        self,
+        x_src: Tensor,
+        index: Tensor,
+        edge_type: Tensor,
+        return_attention: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        n_out, k = index.shape
+        if n_out > x_src.size(0):
+            raise ValueError(f"index has {n_out} rows but x_src only {x_src.size(0)}")
+        n_in, H, dh, T = x_src.size(0), self.heads, self.head_dim, self.E1.num_embeddings
+        q = self.Q(x_src[:n_out]).view(n_out, 1, H, dh) * (1.0 / math.sqrt(dh))
+        # <q_i, k_j * E1_t> = <q_i * E1_t, k_j>: gate each query with all T types (n*T*D
+        # floats) rather than every gathered key (n*k*D floats), then pick type t per slot.
+        qe = q * self.E1.weight.view(1, T, H, dh)  # [n, T, H, dh]
+        keys = self.K(x_src).view(n_in, H, dh)
+        vals = self.V(x_src).view(n_in, H, dh)
+        flat = index.reshape(-1)
+        kk = keys.index_select(0, flat).view(n_out, k, H, dh)  # [n, k, H, dh]
+        vv = vals.index_select(0, flat).view(n_out, k, H, dh)  # [n, k, H, dh]
+        by_type = torch.einsum("nthd,nkhd->nhtk", qe, kk)  # per head: [n, H, T, k]
+        pick = edge_type.view(n_out, 1, 1, k).expand(n_out, H, 1, k)
+        logits = by_type.gather(2, pick).squeeze(2)  # [n, H, k]
+        logits = logits + self.E2(edge_type).transpose(1, 2)  # E2: [n, k, H] -> [n, H, k]
+        logits = logits.clamp(-self.clamp, self.clamp)
+        alpha = torch.softmax(logits, dim=-1)  # [n, H, k]
+        out = torch.einsum("nhk,nkhd->nhd", alpha, vv).reshape(n_out, self.dim)  # [n, D]
+        if return_attention:
+            return out, alpha.transpose(1, 2)  # [n, k, H]
+        return out
+
+
+def neighbour_table_to_edge_list(
+    index: Tensor, edge_type: Optional[Tensor] = None
+) -> Tuple[Tensor, Optional[Tensor]]:
+    r"""Flatten a neighbour table into an edge list.
+
+    Row ``i`` of the table becomes destination ``i``; the edges are in row-major order, so the
+    ``alpha`` of :class:`EdgeListAttention` viewed as ``(n_out, k, H)`` lines up with the table.
+
+    Args:
+        index (LongTensor): source row of every slot.
+        edge_type (LongTensor, optional): edge type of every slot.
+
+    Shapes:
+        - **index**, **edge_type**: :math:`(n_{out}, k)`
+        - **output**: ``edge_index`` :math:`(2, n_{out} k)`, ``edge_type`` :math:`(n_{out} k,)`
+    """
+    n_out, k = index.shape
+    dst = torch.arange(n_out, device=index.device).repeat_interleave(k)
+    edge_index = torch.stack([index.reshape(-1), dst])
+    return edge_index, (None if edge_type is None else edge_type.reshape(-1))
