@@ -121,6 +121,7 @@ def _load_graph(args, required: bool = True):
 
 def _config(args, data=None):
     from spexphormer.config import preset
+    from spexphormer.utils.device import set_threads
     from spexphormer.errors import ConfigError
     name = args.preset or (args.dataset if args.dataset else None)
     cfg = preset(name)
@@ -133,14 +134,16 @@ def _config(args, data=None):
             raise ConfigError(f"config file {args.config} must hold {{section: {{key: value}}}}")
         cfg = cfg.override({f"{s}.{k}": v for s, kv in overrides.items() for k, v in kv.items()})
     cfg = cfg.override(args.overrides)
-    extra = {}
+    extra: dict = {}
     if getattr(args, "seeds", None) is not None:
         extra["run.seeds"] = args.seeds
     if getattr(args, "split_index", None) is not None:
         extra["run.split_index"] = args.split_index
     if getattr(args, "device", None):
         extra["run.device"] = args.device
-    return cfg.override(extra) if extra else cfg
+    cfg = cfg.override(extra) if extra else cfg
+    set_threads(cfg.run.threads)
+    return cfg
 
 
 def _out_dir(args, data, suffix: str = "") -> Path:

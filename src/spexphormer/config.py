@@ -85,6 +85,7 @@ class RunConfig:
     seed: int = 0  # first seed; seeds are seed, seed + 1, ...
     split_index: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads for PyTorch and the sampler; 0 = PyTorch's default
 
 
 @dataclass
@@ -198,7 +199,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key} must be at least 1, got {value}")
     for key, value in {"graph.exp_deg": g.exp_deg, "stage1.warmup_epochs": s1.warmup_epochs,
                        "stage2.warmup_epochs": s2.warmup_epochs, "stage1.temp_wait": s1.temp_wait,
-                       "stage2.eval_batch_size": s2.eval_batch_size, "run.split_index": r.split_index}.items():
+                       "stage2.eval_batch_size": s2.eval_batch_size, "run.split_index": r.split_index,
+                       "run.threads": r.threads}.items():
         if value < 0:
             raise ConfigError(f"{key} must be non-negative, got {value}")
     for key, value in {"stage1.lr": s1.lr, "stage2.lr": s2.lr, "stage1.temp_min": s1.temp_min,

@@ -14,3 +14,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but this PyTorch build sees no CUDA device")
     return torch.device(name)
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads in PyTorch and numba (0 keeps the defaults).
+
+    On a machine whose cores are shared with other busy processes, one thread per process is
+    often faster than several: OpenMP threads that wait for each other waste their time slices.
+    """
+    if threads > 0:
+        import numba
+        torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
