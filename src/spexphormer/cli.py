@@ -105,13 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------------------------
 
-def _load_graph(args, required: bool = True):
+def _load_graph(args, required: bool = True, split: int | None = None):
+    """The graph named by --dataset/--data; ``split`` (the config's run.split_index) wins."""
     from spexphormer.data import load_graph
     if not args.dataset and not args.data:
         if required:
             raise SpexphormerError("give --dataset NAME or --data PATH")
         return None
-    split = 0 if args.split_index is None else args.split_index
+    if split is None:
+        split = 0 if args.split_index is None else args.split_index
     data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
                       symmetrize=not args.no_symmetrize)
     data.source = {"dataset": args.dataset, "path": str(Path(args.data).resolve()) if args.data else None,
@@ -119,11 +121,14 @@ def _load_graph(args, required: bool = True):
     return data
 
 
-def _config(args, data=None):
-    from spexphormer.config import preset
-    from spexphormer.utils.device import set_threads
+def _config(args):
+    """Preset (of --preset, else of --dataset) + --config file + --set overrides + flags."""
+    from spexphormer.config import PRESETS, preset
     from spexphormer.errors import ConfigError
-    name = args.preset or (args.dataset if args.dataset else None)
+    from spexphormer.utils.device import set_threads
+    if args.preset and args.preset not in PRESETS:
+        raise ConfigError(f"unknown preset {args.preset!r}; presets: {', '.join(PRESETS)}")
+    name = args.preset or args.dataset
     cfg = preset(name)
     if args.config:
         try:
@@ -175,8 +180,8 @@ def cmd_estimate(args) -> None:
     from spexphormer.pipeline.run import obtain_scores
     from spexphormer.utils.device import resolve_device
     from spexphormer.utils.table import format_table, human_bytes
-    data = _load_graph(args)
-    cfg = _config(args, data)
+    cfg = _config(args)
+    data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
     _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=not args.quiet)
     if info.get("reused"):
@@ -196,8 +201,8 @@ def cmd_train(args) -> None:
     if args.model == "spexphormer" and not args.scores:
         raise SpexphormerError("stage 2 needs --scores FILE (from `spexphormer estimate`); "
                                "`spexphormer run` does both stages")
-    data = _load_graph(args)
-    cfg = _config(args, data)
+    cfg = _config(args)
+    data = _load_graph(args, split=cfg.run.split_index)
     device = resolve_device(cfg.run.device)
     if args.model == "exphormer":
         results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=not args.quiet)
@@ -209,8 +214,8 @@ def cmd_train(args) -> None:
 def cmd_run(args) -> None:
     from spexphormer.pipeline.run import results_table, run
     from spexphormer.utils.device import resolve_device
-    data = _load_graph(args)
-    cfg = _config(args, data)
+    cfg = _config(args)
+    data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
     results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
                   progress=not args.quiet)
@@ -237,8 +242,8 @@ def cmd_predict(args) -> None:
 
 def cmd_analyze(args) -> None:
     from spexphormer.analysis.consistency import consistency_table, run_consistency
-    data = _load_graph(args)
-    cfg = _config(args, data)
+    cfg = _config(args)
+    data = _load_graph(args, split=cfg.run.split_index)
     try:
         widths = [int(w) for w in args.widths.split(",") if w.strip()]
     except ValueError:
