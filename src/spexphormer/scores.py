@@ -10,7 +10,6 @@ file made for another graph raises :class:`~spexphormer.errors.ScoresMismatch`.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from torch import Tensor
 
 from spexphormer.errors import ScoresMismatch
 from spexphormer.graph.augment import AugmentedGraph
-from spexphormer.utils.io import save_torch
+from spexphormer.utils.io import load_torch, save_torch
 
 FORMAT = "spexphormer-scores"
 VERSION = 1
@@ -60,19 +59,7 @@ class Scores:
     @classmethod
     def load(cls, path: str | os.PathLike, fingerprint: str | None = None) -> "Scores":
         """Read a scores file; with ``fingerprint``, also check that it belongs to that graph."""
-        path = Path(path)
-        if not path.is_file():
-            raise ScoresMismatch(f"scores file {path} does not exist")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-            raise ScoresMismatch(f"scores file {path} is truncated or corrupt ({type(exc).__name__})") from None
-        except Exception as exc:  # unpickling errors of unexpected content
-            raise ScoresMismatch(f"scores file {path} is not a spexphormer scores file ({type(exc).__name__})") from None
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ScoresMismatch(f"{path} is not a spexphormer scores file")
-        if payload.get("version") != VERSION:
-            raise ScoresMismatch(f"scores file {path} has format version {payload.get('version')}, expected {VERSION}")
+        payload = load_torch(path, FORMAT, VERSION, ScoresMismatch, "scores file")
         missing = {"fingerprint", "num_nodes", "edge_index", "edge_type", "ptr", "scores"} - payload.keys()
         if missing:
             raise ScoresMismatch(f"scores file {path} lacks {', '.join(sorted(missing))}")

@@ -16,7 +16,8 @@ from spexphormer.config import Config
 from spexphormer.graph import AugmentedGraph
 from spexphormer.nn import Exphormer
 from spexphormer.pipeline.stage1 import augment_graph
-from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
+from spexphormer.pipeline.stage2 import wide_args
+from spexphormer.train import FitResult, compute_metric, fit, task_loss
 from spexphormer.utils.seed import seeded
 
 
@@ -25,12 +26,6 @@ class ExphormerResult:
     fit: FitResult
     model: Exphormer
     model_args: dict
-
-
-def exphormer_args(data: Data, cfg: Config) -> dict:
-    s2 = cfg.stage2
-    return dict(in_dim=data.num_features, out_dim=output_dim(data.task, data.num_classes), hidden=s2.hidden,
-                heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm)
 
 
 def train_exphormer(
@@ -50,7 +45,7 @@ def train_exphormer(
     masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}
 
     with seeded(seed):
-        args = exphormer_args(data, cfg)
+        args = wide_args(data, cfg)  # the same width, heads and depth as stage 2
         model = Exphormer(**args).to(device)
 
         def train_epoch(epoch, optimize):

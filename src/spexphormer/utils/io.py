@@ -37,3 +37,27 @@ def save_json(obj: Any, path: str | os.PathLike) -> Path:
     """Pretty JSON, written atomically."""
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
     return atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def load_torch(path: str | os.PathLike, fmt: str, version: int, error: type[Exception], what: str) -> dict:
+    """Load a file written by :func:`save_torch` and check its ``format`` and ``version`` keys.
+
+    Every failure (missing, truncated, another kind of file, another version) raises ``error``
+    with a one-line message that names ``what`` and the path.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise error(f"{what} {path} is truncated or corrupt ({type(exc).__name__})") from None
+    except Exception as exc:  # unpickling errors of unexpected content
+        raise error(f"{path} is not a spexphormer {what} ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise error(f"{path} is not a spexphormer {what}")
+    if payload.get("version") != version:
+        raise error(f"{what} {path} has format version {payload.get('version')}, expected {version}")
+    return payload
