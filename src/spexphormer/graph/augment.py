@@ -7,7 +7,7 @@ Each node attends along three kinds of incoming edges::
             both directions)
     type 2  a self-loop
 
-The result is stored sorted by destination with CSR offsets, the layout that both stages use:
+The result is stored grouped by destination with CSR offsets, the layout that both stages use:
 the in-edges of node v are positions ``ptr[v]:ptr[v+1]``.
 """
 
@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from spexphormer.sampling.grouping import group_by_destination
+
 GRAPH_EDGE, EXPANDER_EDGE, SELF_LOOP = 0, 1, 2
 NUM_EDGE_TYPES = 3
 SPECTRAL_CHECK_MAX_NODES = 100_000
@@ -26,7 +28,7 @@ SPECTRAL_CHECK_MAX_NODES = 100_000
 
 @dataclass
 class AugmentedGraph:
-    """Graph + expander + self-loop edges, sorted by destination.
+    """Graph + expander + self-loop edges, grouped by destination (stable: input order kept).
 
     Shapes:
         edge_index: [2, E] (row 0 source u, row 1 destination v; v attends to u)
@@ -99,7 +101,7 @@ def augment(
     candidates: int = 1,
     edge_attr: Tensor | None = None,
 ) -> AugmentedGraph:
-    """Add expander edges and self-loops to a graph and sort the result by destination.
+    """Add expander edges and self-loops to a graph and group the result by destination.
 
     Args:
         edge_index: [2, E] the input graph's edges (u -> v), without self-loops.
@@ -128,10 +130,10 @@ def augment(
         torch.full((expander.size(1),), EXPANDER_EDGE, dtype=torch.long),
         torch.full((num_nodes,), SELF_LOOP, dtype=torch.long),
     ])
-    order = torch.argsort(edges[1] * num_nodes + edges[0], stable=True)
+    # A stable counting sort by destination: each node's in-edges are its graph edges, then its
+    # expander edges, then its self-loop.
+    order, ptr = group_by_destination(edges, num_nodes)
     edges, types = edges[:, order], types[order]
-    ptr = torch.zeros(num_nodes + 1, dtype=torch.long)
-    ptr[1:] = torch.cumsum(torch.bincount(edges[1], minlength=num_nodes), 0)
     attr = None
     if edge_attr is not None:
         pad = edge_attr.new_zeros(edges.size(1) - edge_attr.size(0), edge_attr.size(1))
