@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import socket
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, Tuple
@@ -17,6 +18,10 @@ from torch_geometric.data import download_url
 
 from spexphormer.data.roots import one_line
 from spexphormer.errors import DataError
+
+
+#: Seconds a download may wait for the server before it counts as failed.
+TIMEOUT_S = 30
 
 
 def _where(name: str, expected: Sequence[str], base: Path) -> str:
@@ -48,6 +53,8 @@ def fetch(url: str, folder: Path, filename: str, name: str, expected: Sequence[s
     folder.mkdir(parents=True, exist_ok=True)
     tmp_name = filename + ".part"
     tmp = folder / tmp_name
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(TIMEOUT_S)  # fail within a minute rather than hang without a network
     try:
         download_url(url, str(folder), log=False, filename=tmp_name)
         os.replace(tmp, folder / filename)
@@ -57,6 +64,8 @@ def fetch(url: str, folder: Path, filename: str, name: str, expected: Sequence[s
         raise DataError(
             f"could not download {url} ({one_line(reason) if isinstance(reason, BaseException) else reason}); {_where(name, expected, base)}"
         ) from exc
+    finally:
+        socket.setdefaulttimeout(previous)
     return folder / filename
 
 
