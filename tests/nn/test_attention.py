@@ -246,3 +246,28 @@ def test_neighbour_attention_rejects_too_many_rows():
     nb = NeighbourAttention(8, 2)
     with pytest.raises(ValueError):
         nb(torch.randn(3, 8), torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, 2, dtype=torch.long))
+
+
+def test_neighbour_kernel_matches_plain_autograd_including_clamp():
+    """The lean kernel against the same formula written with autograd, with clamped logits."""
+    from spexphormer.nn.neighbour_kernel import neighbour_attention
+
+    g = torch.Generator().manual_seed(3)
+    n_in, n, k, T, H, d = 13, 9, 5, 3, 2, 4
+    qe = (3 * torch.randn(n, T, H, d, generator=g, dtype=torch.float64)).requires_grad_()
+    keys = torch.randn(n_in, H, d, generator=g, dtype=torch.float64, requires_grad=True)
+    vals = torch.randn(n_in, H, d, generator=g, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(n, H, k, generator=g, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, n_in, (n, k), generator=g)
+    etype = torch.randint(0, T, (n, k), generator=g)
+
+    kk, vv = keys[index], vals[index]  # [n, k, H, d]
+    z = torch.einsum("nkhd,nkhd->nhk", qe[torch.arange(n)[:, None], etype], kk) + bias
+    assert (z.abs() > 8).any()  # some logits are clamped
+    ref = torch.einsum("nhk,nkhd->nhd", torch.softmax(z.clamp(-8, 8), -1), vv)
+    out, alpha = neighbour_attention(qe, keys, vals, bias, index, etype, 8.0)
+    assert torch.allclose(out, ref)
+    grad = torch.randn_like(out)
+    inputs = (qe, keys, vals, bias)
+    for a, b in zip(torch.autograd.grad(out, inputs, grad), torch.autograd.grad(ref, inputs, grad)):
+        assert torch.allclose(a, b)

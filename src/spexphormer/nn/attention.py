@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spexphormer.nn.neighbour_kernel import neighbour_attention
 from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter
 
 __all__ = [
@@ -274,16 +275,11 @@ class NeighbourAttention(_ExphormerAttentionBase):
         qe = q * self.E1.weight.view(1, T, H, dh)  # [n, T, H, dh]
         keys = self.K(x_src).view(n_in, H, dh)
         vals = self.V(x_src).view(n_in, H, dh)
-        flat = index.reshape(-1)
-        kk = keys.index_select(0, flat).view(n_out, k, H, dh)  # [n, k, H, dh]
-        vv = vals.index_select(0, flat).view(n_out, k, H, dh)  # [n, k, H, dh]
-        by_type = torch.einsum("nthd,nkhd->nhtk", qe, kk)  # per head: [n, H, T, k]
-        pick = edge_type.view(n_out, 1, 1, k).expand(n_out, H, 1, k)
-        logits = by_type.gather(2, pick).squeeze(2)  # [n, H, k]
-        logits = logits + self.E2(edge_type).transpose(1, 2)  # E2: [n, k, H] -> [n, H, k]
-        logits = logits.clamp(-self.clamp, self.clamp)
-        alpha = torch.softmax(logits, dim=-1)  # [n, H, k]
-        out = torch.einsum("nhk,nkhd->nhd", alpha, vv).reshape(n_out, self.dim)  # [n, D]
+        bias = self.E2(edge_type).transpose(1, 2)  # E2: [n, k, H] -> [n, H, k]
+        # One autograd function: the (n, k, H, dh) gathers are re-done in the backward pass
+        # instead of being kept (they are most of a stage-2 step's memory otherwise).
+        out, alpha = neighbour_attention(qe, keys, vals, bias, index, edge_type, self.clamp)
+        out = out.reshape(n_out, self.dim)  # [n, D]
         if return_attention:
             return out, alpha.transpose(1, 2)  # [n, k, H]
         return out
