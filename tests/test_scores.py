@@ -51,3 +51,15 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         _scores().save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.pt"]  # no temporary left behind
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = _scores().save(tmp_path / "s.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
