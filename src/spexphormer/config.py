@@ -65,6 +65,7 @@ class Stage2Config:
     num_layers: int = 4
     ks: tuple[int, ...] = (12, 5, 5, 5)  # sampled in-edges per node, one per layer
     sampler: str = "reservoir"
+    keep_graph_edges: bool = False  # graph edges take the first slots; the scores fill the rest
     resample_every: int = 1  # epochs between re-sampling the sparse graphs
     dropout: float = 0.2
     norm: str = "batch"
@@ -217,6 +218,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key} must be one of {', '.join(NORMS)}, got {value!r}")
     if s2.sampler not in SAMPLERS:
         raise ConfigError(f"stage2.sampler must be one of {', '.join(SAMPLERS)}, got {s2.sampler!r}")
+    if s2.keep_graph_edges and s2.sampler == "uniform":
+        raise ConfigError("stage2.keep_graph_edges needs a score-based sampler (reservoir or topk), not uniform")
     if len(s2.ks) != s2.num_layers:
         raise ConfigError(f"stage2.ks has {len(s2.ks)} entries but stage2.num_layers is {s2.num_layers}")
     if min(s2.ks) < 1:

@@ -79,3 +79,23 @@ def test_exphormer_trains_full_batch(toy_graph):
     cfg = preset("minesweeper").override(FAST)
     res = train_exphormer(toy_graph, cfg, progress=False)
     assert len(res.fit.history) == cfg.stage2.epochs and 0 <= res.fit.test <= 1
+
+
+def test_keep_graph_edges_puts_every_graph_edge_in_the_sample(toy_graph):
+    from spexphormer.graph import GRAPH_EDGE
+    from spexphormer.pipeline.stage2 import LayerSampler
+
+    # k = 3 stays below every in-degree (4 expander edges + a self-loop), so no edge repeats
+    cfg = preset("minesweeper").override(FAST + ["stage2.ks=3,3,3,3", "stage2.keep_graph_edges=true"])
+    scores = estimate(toy_graph, cfg, progress=False).scores
+    layers = LayerSampler(scores, cfg, seed=0).sample(0)
+    g = scores.graph
+    graph_in = torch.bincount(g.dst[g.edge_type == GRAPH_EDGE], minlength=g.num_nodes)
+    for neighbours, types in zip(layers.neighbours, layers.edge_types):
+        kept = (types == GRAPH_EDGE).sum(1)
+        assert torch.equal(kept, graph_in.clamp(max=3))  # all of them, or k of them
+        for v in torch.nonzero(graph_in <= 3).view(-1)[:20].tolist():
+            sources = set(g.src[g.ptr[v]:g.ptr[v + 1]][g.edge_type[g.ptr[v]:g.ptr[v + 1]] == GRAPH_EDGE].tolist())
+            assert sources == set(neighbours[v][types[v] == GRAPH_EDGE].tolist())
+    with pytest.raises(Exception, match="keep_graph_edges"):
+        cfg.override(["stage2.sampler=uniform"])

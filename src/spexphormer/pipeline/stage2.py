@@ -17,12 +17,16 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.graph import GRAPH_EDGE
 from spexphormer.nn import Spexphormer
 from spexphormer.sampling import SampledLayers, derive_seed, iterate_batches, sample_layers
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
 from spexphormer.train.metrics import labelled
 from spexphormer.utils.seed import seeded
+
+
+GRAPH_PRIORITY = 1e6  # scores are at most 1: a graph edge loses its place with probability < 1e-6
 
 
 @dataclass
@@ -58,6 +62,11 @@ class LayerSampler:
         s2 = cfg.stage2
         self.graph, self.ks, self.method, self.seed = scores.graph, list(s2.ks), s2.sampler, seed
         self.scores = layer_scores(scores, s2.num_layers)
+        if s2.keep_graph_edges:
+            # A weight far above any score: a node's graph edges are drawn before all its other
+            # edges (uniformly among themselves when there are more than k), the rest by score.
+            graph_edge = (scores.graph.edge_type == GRAPH_EDGE).to(self.scores.dtype)
+            self.scores = self.scores + GRAPH_PRIORITY * graph_edge
         self.seconds = 0.0
 
     def sample(self, epoch: int) -> SampledLayers:
