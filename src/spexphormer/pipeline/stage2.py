@@ -74,6 +74,7 @@ class LayerSampler:
         g = self.graph
         layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
                                seed=self.seed, epoch=epoch)
+        layers.batch_builder()  # its O(N) maps belong to the sample, not to a training step
         self.seconds += time.perf_counter() - tic
         return layers
 

@@ -212,6 +212,6 @@ def iterate_batches(
     if shuffle:
         gen = torch.Generator().manual_seed(int(seed) % (2**63))
         nodes = nodes[torch.randperm(nodes.numel(), generator=gen)]
-    builder = BatchBuilder(layers)
+    builder = layers.batch_builder()
     for start in range(0, nodes.numel(), int(batch_size)):
         yield builder(nodes[start : start + int(batch_size)])

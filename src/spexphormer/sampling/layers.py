@@ -2,7 +2,7 @@ r"""Per-layer sampled graphs: :math:`k_\ell` source nodes for every node and lay
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -30,6 +30,18 @@ class SampledLayers:
 
     neighbours: list[Tensor]
     edge_types: list[Tensor]
+    _builder: object = field(default=None, repr=False, compare=False)
+
+    def batch_builder(self):
+        """The :class:`~spexphormer.sampling.batches.BatchBuilder` of these layers, made once.
+
+        Its two size-:math:`N` maps are then allocated once per sample, not once per pass over
+        the nodes.
+        """
+        if self._builder is None:
+            from spexphormer.sampling.batches import BatchBuilder
+            self._builder = BatchBuilder(self)
+        return self._builder
 
     @property
     def num_layers(self) -> int:
