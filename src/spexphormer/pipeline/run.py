@@ -107,7 +107,7 @@ def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device
     out, device = Path(out), torch.device(device)
     out.mkdir(parents=True, exist_ok=True)
     results = _header(data, cfg, device, "exphormer")
-    tests, vals, seconds, peaks, per_epoch = [], [], 0.0, [], []
+    tests, vals, seconds, peaks, working, per_epoch = [], [], 0.0, [], [], []
     fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
     for seed in results["seeds"]:
         with StageMeter(device) as meter:
@@ -118,9 +118,11 @@ def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device
                          "metric": data.metric, "source": getattr(data, "source", None)})
         tests.append(res.fit.test), vals.append(res.fit.val)
         seconds += meter.seconds
-        peaks.append(meter.peak_memory_bytes), per_epoch.append(res.fit.seconds_per_epoch)
+        peaks.append(meter.peak_memory_bytes), working.append(meter.working_bytes)
+        per_epoch.append(res.fit.seconds_per_epoch)
     results.update({"test": summarize(tests), "val": summarize(vals),
-                    "stages": {"exphormer": {"seconds": round(seconds, 3), "peak_memory_bytes": max(peaks)}},
+                    "stages": {"exphormer": {"seconds": round(seconds, 3), "peak_memory_bytes": max(peaks),
+                                             "working_memory_bytes": max(working)}},
                     "seconds_per_epoch": mean(per_epoch), "edge_ratio": 1.0})
     save_json(results, out / "results.json")
     return results
