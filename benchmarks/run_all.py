@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA_ROOT, RESULTS, ROOT, child_env, python  # noqa: E402
 
-PIECES = ["accuracy", "scaling", "sampler", "batch_size", "report"]
+PIECES = ["accuracy", "scaling", "sampler", "batch_size", "memory", "report"]
 
 
 def lane(commands: list[list[str]], name: str) -> subprocess.Popen:
@@ -71,8 +71,14 @@ def main(argv=None) -> int:
                                "--json", str(RESULTS / f"sampler_{tag}.json")])
     if "batch_size" not in skip:
         second.append([py, str(here / "batch_size.py"), "--data-root", args.data_root, "--workers", "1", *q, *dev])
+    if "memory" not in skip:
+        memory = [py, str(here / "memory.py"), "--data-root", args.data_root, *dev]
+        if args.quick:
+            memory += ["--dataset", "minesweeper", "--epochs", "1", "--batch-sizes", "100000",
+                       "--json", str(RESULTS / "memory_quick.json")]
+        second.append(memory)
     if second:
-        lanes.append(("sampler+batch_size", lane(second, "sampler+batch_size")))
+        lanes.append(("sampler+batch_size+memory", lane(second, "sampler+batch_size+memory")))
     for name, proc in lanes:
         if proc.wait():
             failed.append(name)
