@@ -231,6 +231,18 @@ def attention_section(att: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def memory_section(mem: dict) -> tuple[str, list]:
+    out = ["## 6. Stage 2 against full-batch Exphormer at equal width (`benchmarks/memory.py`)\n",
+           f"{mem['title']}. Each model in a fresh process; peak = the process's peak RSS during the stage, "
+           "working = that peak minus the RSS held when the stage started.\n"]
+    rows = mem["rows"]
+    out.append(md_table(list(rows[0]), [list(r.values()) for r in rows]))
+    ratios = [float(r["working ratio"]) for r in rows[1:]]
+    checks = [(f"{mem['dataset']} stage-2 working memory ≤ 1/5 of full-batch Exphormer (memory.py)",
+               f"{min(ratios):.3f}–{max(ratios):.3f} of Exphormer's", max(ratios) <= 0.2)] if ratios else []
+    return "\n".join(out) + "\n", checks
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -258,6 +270,7 @@ def main(argv=None) -> int:
     samplers = {n: d for n in (["sampler_quick.json"] if args.quick else ["sampler_100k.json", "sampler_1M.json"])
                 if (d := _load(folder, n))}
     att = _load(folder, "attention.json")
+    mem = _load(folder, "memory_quick.json" if args.quick else "memory_tolokers.json")
     body = []
     if acc:
         text, c = accuracy_section(acc)
@@ -274,6 +287,9 @@ def main(argv=None) -> int:
             body.append(attention_section(att))
         except Exception:  # noqa: BLE001 - a file of another layout: just link it
             body.append("## 5. Attention primitives\n\nSee `attention.json`.\n")
+    if mem:
+        text, c = memory_section(mem)
+        body.append(text), checks.extend(c)
     if checks:
         parts.append("## Targets" + (" (smoke numbers: NOT a measurement of the targets)" if args.quick else "") + "\n")
         parts.append(md_table(["target", "measured", "met?"], [[t, m, "**yes**" if ok else "**no**"]
