@@ -119,11 +119,17 @@ def child(args) -> int:
         x, y = data.x, data.y
         model.train()
         rows0, step_s = [], []
+
+        def epoch_order(epoch: int):  # the epoch's batch order, like the sampled edges, is per-epoch state
+            return train[torch.randperm(train.numel(), generator=torch.Generator().manual_seed(epoch))]
+
+        order = epoch_order(0)
         rss_before = current_rss()
         with StageMeter(device) as meter:
             done, epoch = 0, 0
             while done < steps:
-                for batch in iterate_batches(train, s2.batch_size, layers, shuffle=True, seed=epoch):
+                order = order if epoch == 0 else epoch_order(epoch)
+                for batch in iterate_batches(order, s2.batch_size, layers, shuffle=False):
                     t0 = time.perf_counter()
                     logits = model(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
                                    [t.to(device) for t in batch.edge_type])
