@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Tuple, Union
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from spexphormer.nn.layers import ExphormerLayer, InputEncoder
+from spexphormer.nn.layers import ExphormerLayer, WideTransformer
 
 __all__ = ["Exphormer"]
 
 
-class Exphormer(nn.Module):
+class Exphormer(WideTransformer):
     r"""Exphormer graph transformer, full batch on an edge list.
 
     .. math::
@@ -44,31 +44,7 @@ class Exphormer(nn.Module):
     ``head.*``.
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        hidden: int,
-        heads: int,
-        num_layers: int,
-        dropout: float = 0.0,
-        norm: str = "batch",
-        num_edge_types: int = 3,
-    ) -> None:
-        super().__init__()
-        self.num_layers = num_layers
-        self.encoder = InputEncoder(in_dim, hidden)
-        self.layers = nn.ModuleList(
-            ExphormerLayer(hidden, heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types)
-            for _ in range(num_layers)
-        )
-        self.head = nn.Linear(hidden, out_dim)
-
-    def reset_parameters(self) -> None:
-        self.encoder.reset_parameters()
-        for layer in self.layers:
-            layer.reset_parameters()
-        self.head.reset_parameters()
+    layer_class = ExphormerLayer
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_type: Tensor, return_scores: bool = False

@@ -221,3 +221,42 @@ class SpexphormerLayer(_Block):
         out, alpha = self.attn(h, index, edge_type, return_attention=True)  # [n_out, D]
         h = self._finish(h[:n_out], out)  # [n_out, D]
         return (h, alpha) if return_attention else h
+
+
+class WideTransformer(nn.Module):
+    r"""Encoder, :math:`L` wide layers of class ``layer_class`` and a linear head.
+
+    The shared body of :class:`~spexphormer.nn.Exphormer` (edge-list layers) and
+    :class:`~spexphormer.nn.Spexphormer` (fixed-degree layers); both have the same ``state_dict``
+    keys, so weights transfer between the full-batch and the sampled form. Subclasses set
+    ``layer_class`` and write ``forward``.
+    """
+
+    layer_class: type
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: int,
+        heads: int,
+        num_layers: int,
+        dropout: float = 0.0,
+        norm: str = "batch",
+        num_edge_types: int = 3,
+    ) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        self.encoder = InputEncoder(in_dim, hidden)
+        self.layers = nn.ModuleList(
+            self.layer_class(hidden, heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types)
+            for _ in range(num_layers)
+        )
+        self.head = nn.Linear(hidden, out_dim)
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+        self.head.reset_parameters()
+

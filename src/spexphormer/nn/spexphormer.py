@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from spexphormer.nn.layers import InputEncoder, SpexphormerLayer
+from spexphormer.nn.layers import SpexphormerLayer, WideTransformer
 
 __all__ = ["Spexphormer"]
 
 
-class Spexphormer(nn.Module):
+class Spexphormer(WideTransformer):
     r"""Wide graph transformer on per-layer sampled neighbour tables (mini-batch).
 
     A batch has node sets :math:`S_0 \supseteq S_1 \supseteq \dots \supseteq S_L` (core nodes),
@@ -44,33 +44,7 @@ class Spexphormer(nn.Module):
         - **output**: logits :math:`(n_L, \text{out})` for the core nodes
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        hidden: int,
-        heads: int,
-        num_layers: int,
-        dropout: float = 0.0,
-        norm: str = "batch",
-        num_edge_types: int = 3,
-    ) -> None:
-        super().__init__()
-        self.num_layers = num_layers
-        self.encoder = InputEncoder(in_dim, hidden)
-        self.layers = nn.ModuleList(
-            SpexphormerLayer(
-                hidden, heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types
-            )
-            for _ in range(num_layers)
-        )
-        self.head = nn.Linear(hidden, out_dim)
-
-    def reset_parameters(self) -> None:
-        self.encoder.reset_parameters()
-        for layer in self.layers:
-            layer.reset_parameters()
-        self.head.reset_parameters()
+    layer_class = SpexphormerLayer
 
     def forward(
         self, x: Tensor, index: Sequence[Tensor], edge_type: Sequence[Tensor]
