@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Tuple, Union
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from spexphormer.nn.layers import ASELayer, InputEncoder
+from spexphormer.nn.layers import ASELayer, TransformerBackbone
 
 __all__ = ["AttentionScoreEstimator"]
 
 
-class AttentionScoreEstimator(nn.Module):
+class AttentionScoreEstimator(TransformerBackbone):
     r"""Narrow full-batch graph transformer that estimates per-edge attention scores.
 
     .. math::
@@ -45,6 +45,8 @@ class AttentionScoreEstimator(nn.Module):
     ``layers.{l}.ffn.lin{1,2}.*``, ``head.*``.
     """
 
+    layer_class = ASELayer
+
     def __init__(
         self,
         in_dim: int,
@@ -56,20 +58,7 @@ class AttentionScoreEstimator(nn.Module):
         dropout: float = 0.0,
         num_edge_types: int = 3,
     ) -> None:
-        super().__init__()
-        self.num_layers = num_layers
-        self.encoder = InputEncoder(in_dim, hidden)
-        self.layers = nn.ModuleList(
-            ASELayer(hidden, norm=norm, dropout=dropout, heads=heads, num_edge_types=num_edge_types)
-            for _ in range(num_layers)
-        )
-        self.head = nn.Linear(hidden, out_dim)
-
-    def reset_parameters(self) -> None:
-        self.encoder.reset_parameters()
-        for layer in self.layers:
-            layer.reset_parameters()
-        self.head.reset_parameters()
+        super().__init__(in_dim, out_dim, hidden, heads, num_layers, dropout, norm, num_edge_types)
 
     def forward(
         self,

@@ -7,12 +7,12 @@ from typing import Tuple, Union
 import torch
 from torch import Tensor
 
-from spexphormer.nn.layers import ExphormerLayer, WideTransformer
+from spexphormer.nn.layers import ExphormerLayer, TransformerBackbone
 
 __all__ = ["Exphormer"]
 
 
-class Exphormer(WideTransformer):
+class Exphormer(TransformerBackbone):
     r"""Exphormer graph transformer, full batch on an edge list.
 
     .. math::

@@ -223,13 +223,14 @@ class SpexphormerLayer(_Block):
         return (h, alpha) if return_attention else h
 
 
-class WideTransformer(nn.Module):
-    r"""Encoder, :math:`L` wide layers of class ``layer_class`` and a linear head.
+class TransformerBackbone(nn.Module):
+    r"""Encoder, :math:`L` layers of class ``layer_class`` and a linear head.
 
-    The shared body of :class:`~spexphormer.nn.Exphormer` (edge-list layers) and
-    :class:`~spexphormer.nn.Spexphormer` (fixed-degree layers); both have the same ``state_dict``
-    keys, so weights transfer between the full-batch and the sampled form. Subclasses set
-    ``layer_class`` and write ``forward``.
+    The shared body of the three models: :class:`~spexphormer.nn.AttentionScoreEstimator`
+    (:class:`ASELayer`), :class:`~spexphormer.nn.Exphormer` (edge-list layers) and
+    :class:`~spexphormer.nn.Spexphormer` (fixed-degree layers). The last two have the same
+    ``state_dict`` keys, so weights transfer between the full-batch and the sampled form.
+    Subclasses set ``layer_class`` and write ``forward``.
     """
 
     layer_class: type
@@ -249,7 +250,7 @@ class WideTransformer(nn.Module):
         self.num_layers = num_layers
         self.encoder = InputEncoder(in_dim, hidden)
         self.layers = nn.ModuleList(
-            self.layer_class(hidden, heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types)
+            self.layer_class(hidden, heads=heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types)
             for _ in range(num_layers)
         )
         self.head = nn.Linear(hidden, out_dim)

@@ -6,12 +6,12 @@ from typing import Sequence
 
 from torch import Tensor
 
-from spexphormer.nn.layers import SpexphormerLayer, WideTransformer
+from spexphormer.nn.layers import SpexphormerLayer, TransformerBackbone
 
 __all__ = ["Spexphormer"]
 
 
-class Spexphormer(WideTransformer):
+class Spexphormer(TransformerBackbone):
     r"""Wide graph transformer on per-layer sampled neighbour tables (mini-batch).
 
     A batch has node sets :math:`S_0 \supseteq S_1 \supseteq \dots \supseteq S_L` (core nodes),
