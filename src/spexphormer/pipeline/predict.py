@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch_geometric.data import Data
 
@@ -86,18 +86,10 @@ def write_predictions(result: dict, path: str | os.PathLike) -> Path:
     else:
         prob = logits.softmax(-1)
         pred = prob.argmax(-1, keepdim=True)
+    ids = [result["nodes"].view(-1, 1)] + ([pred.view(-1, 1)] if pred is not None else [])
+    ints = torch.cat(ids, 1).numpy()  # [n, 1 or 2]
     header = ["node"] + (["prediction"] if pred is not None else []) + [f"score_{i}" for i in range(prob.size(1))]
-    cols = [result["nodes"].view(-1, 1).double()] + ([pred.double()] if pred is not None else []) + [prob.double()]
-    table = torch.cat(cols, 1).tolist()
-
-    def write(handle):
-        import io
-        text = io.StringIO()
-        w = csv.writer(text)
-        w.writerow(header)
-        for row in table:
-            w.writerow([int(row[0])] + ([int(row[1])] if pred is not None else [])
-                       + [f"{v:.6g}" for v in row[(2 if pred is not None else 1):]])
-        handle.write(text.getvalue().encode())
-
-    return atomic_write(path, write)
+    fmt = ["%d"] * ints.shape[1] + ["%.6g"] * prob.size(1)
+    table = np.hstack([ints.astype(np.float64), prob.double().numpy()])
+    return atomic_write(path, lambda handle: np.savetxt(handle, table, fmt=fmt, delimiter=",",
+                                                       header=",".join(header), comments=""))
