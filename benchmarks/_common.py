@@ -169,3 +169,14 @@ def table(rows: list[dict], title: str | None = None) -> str:
                                           "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
+
+
+def save_figure(fig, path: Path, title: str, quick: bool, fontsize: int = 10) -> Path:
+    """Title (marked SMOKE in quick mode), tight layout, PNG at 110 dpi, close."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(("SMOKE (quick) " if quick else "") + title, fontsize=fontsize)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

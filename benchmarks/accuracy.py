@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (DEFAULT_DATA_ROOT, RESULTS, Job, fmt_bytes, load_json, machine, python,  # noqa: E402
+from _common import (save_figure, DEFAULT_DATA_ROOT, RESULTS, Job, fmt_bytes, load_json, machine, python,  # noqa: E402
                      run_jobs, save_json, table)
 
 DATASETS = ["cora", "actor", "minesweeper", "tolokers"]
@@ -352,12 +352,8 @@ def plot(results: dict, path: Path) -> Path | None:
             ax.set_xlim(max(0, lo), min(100, max(means) + max(stds + [0]) + 3))
         ax.set_xlabel(f"test {r['metric']} (%)")
         ax.set_title(f"{ds} ({r['split']})", fontsize=9)
-    fig.suptitle(("SMOKE (quick) " if results["quick"] else "") + "test metric, mean ± std over seeds "
-                 "(* = shortened run; seeds per row in the JSON)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, "test metric, mean ± std over seeds (* = shortened run; seeds per row in "
+                       "the JSON)", results["quick"], fontsize=9)
 
 
 def main(argv=None) -> int:

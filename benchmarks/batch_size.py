@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (DEFAULT_DATA_ROOT, RESULTS, Job, fmt_bytes, load_json, machine, python,  # noqa: E402
+from _common import (save_figure, DEFAULT_DATA_ROOT, RESULTS, Job, fmt_bytes, load_json, machine, python,  # noqa: E402
                      run_jobs, save_json, table)
 
 ACCURACY = Path(__file__).resolve().parent / "accuracy.py"
@@ -63,12 +63,8 @@ def plot(results: dict, path: Path) -> Path | None:
     for ax in axes:
         ax.set_xlabel("core nodes per batch (≥ 11,758 = all nodes)")
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle(("SMOKE (quick) " if results["quick"] else "")
-                 + f"Tolokers stage 2 vs batch size ({results['split']}); CPU, 1 thread", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, f"Tolokers stage 2 vs batch size ({results['split']}); CPU, 1 thread",
+                       results["quick"])
 
 
 def main(argv=None) -> int:

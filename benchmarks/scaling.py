@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, Job, fmt_bytes, load_json, machine, python, run_jobs, save_json, table  # noqa: E402
+from _common import save_figure, RESULTS, Job, fmt_bytes, load_json, machine, python, run_jobs, save_json, table  # noqa: E402
 
 PARTS = ["stage1", "exphormer", "stage2", "stage2-control"]
 CONTROL = dict(batch=256, ks=(4, 4))
@@ -227,12 +227,8 @@ def plot(results: dict, path: Path) -> Path | None:
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(("SMOKE (quick) " if results["quick"] else "") + "planted partition, avg degree 20, 128 features; "
-                 "CPU, 1 thread per job", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, "planted partition, avg degree 20, 128 features; CPU, 1 thread per job",
+                       results["quick"])
 
 
 def main(argv=None) -> int:

@@ -69,7 +69,7 @@ class StageMeter:
     seconds: float = 0.0
     peak_memory_bytes: int = 0
     baseline_bytes: int = 0
-    exact: bool = field(default=True)
+    exact: bool = field(default=True)  # False: the peak could not be reset (a lifetime peak)
 
     def __enter__(self) -> "StageMeter":
         self._cuda = torch.device(self.device).type == "cuda"
@@ -98,4 +98,5 @@ class StageMeter:
     def as_dict(self) -> dict:
         return {"seconds": round(self.seconds, 3), "peak_memory_bytes": self.peak_memory_bytes,
                 "baseline_memory_bytes": self.baseline_bytes,
-                "memory_kind": "cuda_max_allocated" if self._cuda else "peak_rss"}
+                "memory_kind": "cuda_max_allocated" if self._cuda else
+                ("peak_rss" if self.exact else "peak_rss_since_process_start")}
