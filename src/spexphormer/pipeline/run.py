@@ -57,10 +57,9 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
 
     Returns (scores, stage-1 summary dict).
     """
-    fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
     path = Path(scores_path) if scores_path else out / f"scores-{cfg.stage1_key()}.pt"
     if scores_path or path.exists():
-        scores = Scores.load(path, fingerprint)
+        scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     with StageMeter(device) as meter:
         result = estimate(data, cfg, out=path, device=device, log_path=out / "stage1.jsonl", progress=progress)
