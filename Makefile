@@ -17,7 +17,7 @@ RUN_ARGS ?=
 # transparent huge pages make the same runs 2x faster on the machines we measured.
 export THP_MEM_ALLOC_ENABLE = 1
 
-.PHONY: run test bench bench-quick setup clean
+.PHONY: run test test-fast bench bench-quick setup clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+# The inner loop: everything but the tests marked slow (CI runs `make test`, i.e. both).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
