@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from spexphormer.errors import ScoresMismatch
-from spexphormer.graph import augment
+from spexphormer.graph import augment, split_fingerprint
 from spexphormer.scores import Scores
 
 
@@ -63,3 +63,26 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def _split(train_nodes, n=30, name="toy, official mask 0 of 2"):
+    train, val = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+    train[train_nodes], val[25:] = True, True
+    return {"fingerprint": split_fingerprint(train, val), "description": name}
+
+
+def test_a_scores_file_of_another_split_is_refused(tmp_path):
+    s = _scores()
+    s.split = _split([0, 1, 2])
+    path = s.save(tmp_path / "s.pt")
+    assert Scores.load(path, "abc123", _split([0, 1, 2])).split == s.split
+    with pytest.raises(ScoresMismatch, match="another split") as err:
+        Scores.load(path, "abc123", _split([0, 1, 3], name="toy, official mask 1 of 2"))
+    assert "official mask 0 of 2" in str(err.value) and "official mask 1 of 2" in str(err.value)
+
+
+def test_a_scores_file_without_a_split_is_refused_when_a_split_is_asked(tmp_path):
+    path = _scores().save(tmp_path / "s.pt")  # records no split, like a version-1 file
+    Scores.load(path, "abc123")
+    with pytest.raises(ScoresMismatch, match="does not record which split"):
+        Scores.load(path, "abc123", _split([0]))

@@ -2,9 +2,11 @@
 
 One file holds, for one graph, the attention score of every augmented edge in every layer of the
 Attention Score Estimator, the augmented edge list and edge types, the fingerprint of the input
-graph, the configuration that produced it, the temperature at export and the estimator's own
-metrics. It is written atomically and checked on load: a truncated file, another format, or a
-file made for another graph raises :class:`~spexphormer.errors.ScoresMismatch`.
+graph, the split the estimator was trained on (fingerprint of the train and validation masks and a
+readable description), the configuration that produced it, the temperature at export and the
+estimator's own metrics. It is written atomically and checked on load: a truncated file, another
+format, a file made for another graph, or one whose estimator trained on another split (whose
+labels may include this split's test nodes) raises :class:`~spexphormer.errors.ScoresMismatch`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from torch import Tensor
 
 from spexphormer.errors import ScoresMismatch
 from spexphormer.graph.augment import AugmentedGraph
+from spexphormer.graph.fingerprint import describe_split, same_split
 from spexphormer.utils.io import load_torch, save_torch
 
 FORMAT = "spexphormer-scores"
-VERSION = 1
+VERSION = 2  # 2: records the split its estimator trained on
+READABLE = (1, 2)
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Scores:
     config_key: str = ""
     temperature: float = 1.0
     metrics: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, str] = field(default_factory=dict)  # graph.split_identity of the estimator's split
 
     @property
     def num_layers(self) -> int:
@@ -49,7 +54,7 @@ class Scores:
     def save(self, path: str | os.PathLike) -> Path:
         g = self.graph
         payload = {
-            "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
+            "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint, "split": self.split,
             "num_nodes": g.num_nodes, "edge_index": g.edge_index, "edge_type": g.edge_type.to(torch.int8),
             "ptr": g.ptr, "scores": self.scores.float().contiguous(), "config": self.config,
             "config_key": self.config_key, "temperature": float(self.temperature), "metrics": self.metrics,
@@ -57,15 +62,25 @@ class Scores:
         return save_torch(payload, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, fingerprint: str | None = None) -> "Scores":
-        """Read a scores file; with ``fingerprint``, also check that it belongs to that graph."""
-        payload = load_torch(path, FORMAT, VERSION, ScoresMismatch, "scores file")
+    def load(cls, path: str | os.PathLike, fingerprint: str | None = None,
+             split: dict[str, str] | None = None) -> "Scores":
+        """Read a scores file; with ``fingerprint``, also check that it belongs to that graph, and
+        with ``split`` (:func:`~spexphormer.graph.split_identity`) that its estimator was trained
+        on that split."""
+        payload = load_torch(path, FORMAT, READABLE, ScoresMismatch, "scores file")
         missing = {"fingerprint", "num_nodes", "edge_index", "edge_type", "ptr", "scores"} - payload.keys()
         if missing:
             raise ScoresMismatch(f"scores file {path} lacks {', '.join(sorted(missing))}")
         if fingerprint is not None and payload["fingerprint"] != fingerprint:
             raise ScoresMismatch(f"scores file {path} was made for another graph "
                                  f"(fingerprint {payload['fingerprint']}, this graph {fingerprint})")
+        recorded = payload.get("split") or {}
+        if split is not None and not recorded:
+            raise ScoresMismatch(f"scores file {path} (format version {payload['version']}) does not record which "
+                                 f"split its estimator was trained on; run stage 1 again for {describe_split(split)}")
+        if split is not None and not same_split(recorded, split):
+            raise ScoresMismatch(f"scores file {path} was made on another split: its estimator trained on "
+                                 f"{describe_split(recorded)}, this run uses {describe_split(split)}")
         n, edges, scores, ptr = payload["num_nodes"], payload["edge_index"], payload["scores"], payload["ptr"]
         e = edges.size(1) if edges.dim() == 2 else -1
         if scores.dim() != 2 or scores.size(1) != e or payload["edge_type"].numel() != e \
@@ -73,5 +88,5 @@ class Scores:
             raise ScoresMismatch(f"scores file {path} is inconsistent: {e} edges, scores of shape "
                                  f"{tuple(scores.shape)}, {ptr.numel() - 1} nodes in the offsets")
         graph = AugmentedGraph(edges, payload["edge_type"].long(), ptr, n)
-        return cls(scores, graph, payload["fingerprint"], payload.get("config", {}),
-                   payload.get("config_key", ""), payload.get("temperature", 1.0), payload.get("metrics", {}))
+        return cls(scores, graph, payload["fingerprint"], payload.get("config", {}), payload.get("config_key", ""),
+                   payload.get("temperature", 1.0), payload.get("metrics", {}), recorded)

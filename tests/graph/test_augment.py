@@ -1,6 +1,13 @@
+import importlib
+
+import numpy as np
+import pytest
 import torch
 
-from spexphormer.graph import EXPANDER_EDGE, GRAPH_EDGE, SELF_LOOP, augment, graph_fingerprint, spectral_gap
+from spexphormer.graph import (EXPANDER_EDGE, GRAPH_EDGE, SELF_LOOP, augment, expander_edges, graph_fingerprint,
+                               ramanujan_gap, spectral_gap)
+
+augment_module = importlib.import_module("spexphormer.graph.augment")  # the package re-exports the function
 
 
 def _graph(n=100, e=400, seed=0):
@@ -43,21 +50,58 @@ def test_deterministic_from_seed():
     assert not torch.equal(a.edge_index, c.edge_index)
 
 
-def test_spectral_choice_keeps_the_best_candidate():
+def test_spectral_gap_matches_dense_eigenvalues():
+    n, deg = 40, 3
+    expander = expander_edges(n, deg, torch.Generator().manual_seed(1))
+    adj = np.zeros((n, n))
+    np.add.at(adj, (expander[1].numpy(), expander[0].numpy()), 1.0)
+    second = np.sort(np.linalg.eigvalsh(adj))[-2]  # the top eigenvalue is the degree 2 * deg
+    assert spectral_gap(expander, n) == pytest.approx(2 * deg - second, abs=1e-3)
+    assert ramanujan_gap(2 * deg) == pytest.approx(2 * deg - 2 * np.sqrt(2 * deg - 1))
+
+
+def _scripted_gaps(monkeypatch, gaps):
+    """Make the i-th spectral check return gaps[i]; record how many checks ran."""
+    calls = []
+    monkeypatch.setattr(augment_module, "spectral_gap", lambda e, n: (calls.append(e), gaps[len(calls) - 1])[1])
+    return calls
+
+
+def _draws(n, deg, seed, count):
+    g = torch.Generator().manual_seed(seed)
+    return [expander_edges(n, deg, g) for _ in range(count)]
+
+
+def test_expander_is_redrawn_until_it_meets_the_ramanujan_bound(monkeypatch):
     ei, n = _graph(n=60)
-    single = augment(ei, n, 2, seed=3, candidates=1)
-    best = augment(ei, n, 2, seed=3, candidates=8)
-    gap = lambda a: spectral_gap(a.edge_index[:, a.edge_type == EXPANDER_EDGE], n)  # noqa: E731
-    assert gap(best) >= gap(single) - 1e-6
+    target = ramanujan_gap(4)
+    calls = _scripted_gaps(monkeypatch, [target - 0.5, target - 0.1, target + 0.01, target + 1])
+    aug = augment(ei, n, 2, seed=3, candidates=10)
+    assert len(calls) == 3  # stops at the first draw that meets the bound
+    chosen = aug.edge_index[:, aug.edge_type == EXPANDER_EDGE]
+    third = _draws(n, 2, 3, 3)[2]
+    key = lambda e: sorted((e[0] * n + e[1]).tolist())  # noqa: E731
+    assert key(chosen) == key(third)
 
 
-def test_edge_attr_is_carried_and_padded():
+def test_expander_keeps_the_best_draw_when_none_meets_the_bound(monkeypatch):
+    ei, n = _graph(n=60)
+    target = ramanujan_gap(4)
+    calls = _scripted_gaps(monkeypatch, [target - 3, target - 1, target - 2, target - 4])
+    aug = augment(ei, n, 2, seed=3, candidates=4)
+    assert len(calls) == 4
+    chosen = aug.edge_index[:, aug.edge_type == EXPANDER_EDGE]
+    key = lambda e: sorted((e[0] * n + e[1]).tolist())  # noqa: E731
+    assert key(chosen) == key(_draws(n, 2, 3, 2)[1])
+    calls = _scripted_gaps(monkeypatch, [target - 3])
+    augment(ei, n, 2, seed=3, candidates=1)
+    assert calls == []  # candidates=1: no check at all
+
+
+def test_no_edge_features_are_carried():
     ei, n = _graph(n=20, e=50)
-    attr = torch.arange(ei.size(1) * 2, dtype=torch.float).view(-1, 2) + 1
-    aug = augment(ei, n, 1, seed=0, edge_attr=attr)
-    assert aug.edge_attr.shape == (aug.num_edges, 2)
-    assert torch.all(aug.edge_attr[aug.edge_type != GRAPH_EDGE] == 0)
-    assert torch.all(aug.edge_attr[aug.edge_type == GRAPH_EDGE] > 0)
+    aug = augment(ei, n, 1, seed=0)
+    assert not hasattr(aug, "edge_attr")
 
 
 def test_fingerprint_ignores_edge_order_but_not_edges():

@@ -49,18 +49,31 @@ def dense_score_attention(mod, x, edge_index, edge_type, temperature):
 
 
 def dense_exphormer_attention(mod, x, edge_index, edge_type):
+    """The wide layer's attention written edge by edge from the method's formula:
+    z = <q_i, k_j * E1_t> + E2_t (times 1/sqrt(d_h) only if the module was asked to scale),
+    clamped to [-8, 8], softmax over each node's incoming edges, out_i = sum_j alpha_ij v_j.
+
+    Returns (out [n, D], alpha [E, H], raw logits [E, H]) with alpha and raw in edge order."""
     n, H = x.size(0), mod.heads
     dh = x.size(1) // H
-    mask, types = dense_mask_and_types(edge_index, edge_type, n)
     q = (x @ mod.Q.weight.T).view(n, H, dh)
     k = (x @ mod.K.weight.T).view(n, H, dh)
     v = (x @ mod.V.weight.T).view(n, H, dh)
-    gate = mod.E1.weight[types].view(n, n, H, dh)
-    raw = torch.einsum("ihd,jhd,ijhd->ijh", q, k, gate) / math.sqrt(dh) + mod.E2.weight[types]
-    A = dense_softmax(raw.clamp(-8.0, 8.0), mask)
-    out = torch.einsum("ijh,jhd->ihd", A, v).reshape(n, -1)
-    src, dst = edge_index
-    return out, A[dst, src], raw[dst, src]
+    scale = 1.0 / math.sqrt(dh) if mod.scale_logits else 1.0
+    raw = torch.stack([
+        torch.stack([(q[i, h] * k[j, h] * mod.E1.weight[t].view(H, dh)[h]).sum() * scale + mod.E2.weight[t, h]
+                     for h in range(H)])
+        for j, i, t in zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_type.tolist())])  # [E, H]
+    z = raw.clamp(-8.0, 8.0)
+    alpha = torch.zeros_like(z)
+    out = torch.zeros(n, H, dh, dtype=x.dtype)
+    for i in range(n):
+        edges = (edge_index[1] == i).nonzero().view(-1)
+        if edges.numel():
+            a = torch.softmax(z[edges], dim=0)  # [deg, H]
+            alpha = alpha.index_put((edges,), a)
+            out[i] = (a.unsqueeze(-1) * v[edge_index[0, edges]]).sum(0)
+    return out.reshape(n, -1), alpha, raw
 
 
 def randomise(module, seed, scale=1.0):
@@ -144,10 +157,10 @@ def test_score_attention_clamps_logits(make_graph):
 
 
 # ----------------------------------------------------------------------------- EdgeListAttention
-@pytest.mark.parametrize("heads,seed", [(1, 0), (2, 1), (4, 2)])
-def test_edge_list_attention_matches_dense(make_graph, heads, seed):
+@pytest.mark.parametrize("heads,seed,scaled", [(1, 0, False), (2, 1, False), (4, 2, False), (2, 3, True)])
+def test_edge_list_attention_matches_dense(make_graph, heads, seed, scaled):
     edge_index, edge_type = make_graph(12, 0.3, seed=seed)
-    mod = randomise(EdgeListAttention(8, heads).to(DT), seed)
+    mod = randomise(EdgeListAttention(8, heads, scale_logits=scaled).to(DT), seed)
     x = torch.randn(12, 8, dtype=DT, requires_grad=True)
     out, alpha = mod(x, edge_index, edge_type, return_attention=True)
     ref_out, ref_alpha, _ = dense_exphormer_attention(mod, x, edge_index, edge_type)
@@ -167,6 +180,19 @@ def test_edge_list_attention_clamps_logits(make_graph):
     _, _, raw = dense_exphormer_attention(mod, x, edge_index, edge_type)
     assert (raw.abs() > 8.0).float().mean() > 0.3
     assert torch.allclose(alpha, edge_softmax(raw.clamp(-8, 8), edge_index[1], 10))
+
+
+def test_wide_attention_does_not_scale_logits_by_default():
+    """The method's wide layer: logit = <q_i, k_j * E1_t> + E2_t, with no 1/sqrt(d_h)."""
+    mod = randomise(EdgeListAttention(8, 2).to(DT), 4)
+    x = torch.randn(2, 8, dtype=DT)
+    edge_index, edge_type = torch.tensor([[0, 1], [1, 1]]), torch.tensor([0, 2])
+    _, alpha = mod(x, edge_index, edge_type, return_attention=True)
+    q, k = (x @ mod.Q.weight.T).view(2, 2, 4), (x @ mod.K.weight.T).view(2, 2, 4)
+    gate, bias = mod.E1.weight.view(3, 2, 4), mod.E2.weight
+    z0 = ((q[1] * k[0] * gate[0]).sum(-1) + bias[0]).clamp(-8, 8)  # edge 0 -> 1, type 0
+    z1 = ((q[1] * k[1] * gate[2]).sum(-1) + bias[2]).clamp(-8, 8)  # self-loop of 1, type 2
+    assert torch.allclose(alpha[0], torch.sigmoid(z0 - z1))
 
 
 def test_wide_attention_init_and_layout():
@@ -225,7 +251,7 @@ def buggy_research_attention(mod, x_src, index, edge_type):
     kk = kk.view(n, k, H, dh).reshape(n * H, k, dh)  # the bug: no permute of k and H
     vv = vv.view(n, k, H, dh).reshape(n * H, k, dh)
     e2 = mod.E2(edge_type).permute(0, 2, 1).reshape(n * H, 1, k)
-    logits = (torch.bmm(q, kk.transpose(1, 2)) / math.sqrt(dh) + e2).clamp(-8, 8)
+    logits = (torch.bmm(q, kk.transpose(1, 2)) * mod.logit_scale + e2).clamp(-8, 8)
     return torch.bmm(torch.softmax(logits, -1), vv).reshape(n, H * dh)
 
 
@@ -240,6 +266,26 @@ def test_research_reshape_is_caught(heads):
         assert torch.allclose(correct, buggy)  # the harness itself is fair
     else:
         assert not torch.allclose(correct, buggy, atol=1e-3)
+
+
+@pytest.mark.parametrize("heads,scaled", [(1, False), (4, False), (2, True)])
+def test_neighbour_attention_matches_the_formula(heads, scaled):
+    """Fixed-degree attention against the method's formula, slot by slot (repeats count twice)."""
+    n_in, n_out, k, D = 11, 6, 4, 8
+    index, edge_type = neighbour_table(n_in, n_out, k, seed=20 + heads)
+    nb = randomise(NeighbourAttention(D, heads, scale_logits=scaled).to(DT), heads)
+    x = torch.randn(n_in, D, dtype=DT)
+    out = nb(x, index, edge_type)
+    H, dh = heads, D // heads
+    q, kk, v = ((x @ W.T).view(n_in, H, dh) for W in (nb.Q.weight, nb.K.weight, nb.V.weight))
+    scale = 1.0 / math.sqrt(dh) if scaled else 1.0
+    for i in range(n_out):
+        for h in range(H):
+            z = torch.stack([((q[i, h] * kk[j, h] * nb.E1.weight[t].view(H, dh)[h]).sum() * scale
+                              + nb.E2.weight[t, h]).clamp(-8, 8)
+                             for j, t in zip(index[i].tolist(), edge_type[i].tolist())])
+            expected = (torch.softmax(z, 0).unsqueeze(-1) * v[index[i], h]).sum(0)
+            assert torch.allclose(out[i].view(H, dh)[h], expected)
 
 
 def test_neighbour_attention_rejects_too_many_rows():

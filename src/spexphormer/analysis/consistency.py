@@ -1,6 +1,6 @@
 r"""Do narrow and wide estimators attend alike? (``spexphormer analyze consistency``)
 
-Spexphormer's premise (METHOD §1) is that the attention scores :math:`\alpha^{(\ell)}` of a narrow
+Spexphormer's premise (docs/method.md §1) is that the attention scores :math:`\alpha^{(\ell)}` of a narrow
 Attention Score Estimator are close to those of a wide one trained on the same augmented graph,
 so the narrow network can choose the edges of the wide one. This module checks that on a user's
 graph: it trains one estimator per width :math:`d \in \{d_1, \dots, d_m\}` (same graph, same

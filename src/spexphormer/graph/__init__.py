@@ -8,6 +8,13 @@ from spexphormer.graph.augment import (  # noqa: F401
     AugmentedGraph,
     augment,
     expander_edges,
+    ramanujan_gap,
     spectral_gap,
 )
-from spexphormer.graph.fingerprint import graph_fingerprint  # noqa: F401
+from spexphormer.graph.fingerprint import (  # noqa: F401
+    describe_split,
+    graph_fingerprint,
+    same_split,
+    split_fingerprint,
+    split_identity,
+)

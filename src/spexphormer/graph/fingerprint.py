@@ -1,7 +1,8 @@
-"""A short, order-independent fingerprint of a graph's structure.
+"""Short fingerprints of a graph's structure and of its train/validation split.
 
-Scores files and checkpoints carry the fingerprint of the graph they were made for, so that
-loading them against another graph fails loudly (METHOD §6.6).
+Scores files and checkpoints carry the fingerprints of the graph and of the split they were made
+for, so that loading them against another graph, or reusing an estimator trained on another
+split's labels, fails loudly instead of silently leaking labels.
 """
 
 from __future__ import annotations
@@ -25,3 +26,42 @@ def graph_fingerprint(edge_index: Tensor, num_nodes: int, num_features: int | No
                            dtype=np.int64).tobytes())
     digest.update(keys.tobytes())
     return digest.hexdigest()[:16]
+
+
+def split_fingerprint(train_mask: Tensor, val_mask: Tensor) -> str:
+    """SHA-256 (first 16 hex digits) of the training and validation masks.
+
+    Everything stage 1 learns from labels is decided by these two masks, so two runs whose masks
+    differ must not share a scores file (an estimator trained on one split has seen the other
+    split's test labels).
+
+    Shapes:
+        train_mask, val_mask: [N] bool
+    """
+    digest = hashlib.sha256()
+    for mask in (train_mask, val_mask):
+        bits = np.packbits(mask.cpu().numpy().astype(bool))
+        digest.update(np.array([mask.numel()], dtype=np.int64).tobytes())
+        digest.update(bits.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def split_identity(data) -> dict:
+    """Which split a model was trained on: ``{"fingerprint": ..., "description": ...}``.
+
+    The fingerprint decides (see :func:`split_fingerprint`); the description (dataset and split,
+    e.g. ``"minesweeper, official mask 1 of 10"``) is what error messages show.
+    """
+    name = getattr(data, "name", None) or "graph"
+    description = f"{name}, {getattr(data, 'split', None) or 'its own masks'}"
+    return {"fingerprint": split_fingerprint(data.train_mask, data.val_mask), "description": description}
+
+
+def same_split(recorded: dict | None, current: dict) -> bool:
+    return bool(recorded) and recorded.get("fingerprint") == current["fingerprint"]
+
+
+def describe_split(split: dict | None) -> str:
+    if not split:
+        return "an unrecorded split"
+    return f"{split.get('description', '?')} [split {split.get('fingerprint', '?')[:8]}]"

@@ -16,7 +16,7 @@ class AttentionScoreEstimator(TransformerBackbone):
     r"""Narrow full-batch graph transformer that estimates per-edge attention scores.
 
     .. math::
-        \mathbf{h}^{(0)} = \mathrm{ReLU}(\mathrm{BN}(W_p W_{in} \mathbf{x})), \qquad
+        \mathbf{h}^{(0)} = \mathrm{Encoder}(\mathbf{x}), \qquad
         \mathbf{h}^{(\ell+1)}, \boldsymbol{\alpha}^{(\ell)} =
             \mathrm{ASELayer}_\ell(\mathbf{h}^{(\ell)}, T), \qquad
         \hat{\mathbf{y}} = W_{out} \mathbf{h}^{(L)} + b_{out},
@@ -34,6 +34,8 @@ class AttentionScoreEstimator(TransformerBackbone):
         norm (str, optional): norm inside the layers. (default: ``"graph"``)
         dropout (float, optional): dropout inside the layers. (default: ``0.0``)
         num_edge_types (int, optional): number of edge types. (default: ``3``)
+        pre_layers (int, optional): pre-layers of the
+            :class:`~spexphormer.nn.layers.InputEncoder`. (default: ``1``)
 
     Shapes:
         - **x**: :math:`(N, F)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
@@ -57,8 +59,9 @@ class AttentionScoreEstimator(TransformerBackbone):
         norm: str = "graph",
         dropout: float = 0.0,
         num_edge_types: int = 3,
+        pre_layers: int = 1,
     ) -> None:
-        super().__init__(in_dim, out_dim, hidden, heads, num_layers, dropout, norm, num_edge_types)
+        super().__init__(in_dim, out_dim, hidden, heads, num_layers, dropout, norm, num_edge_types, pre_layers)
 
     def forward(
         self,

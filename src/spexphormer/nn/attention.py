@@ -142,11 +142,13 @@ class _ExphormerAttentionBase(nn.Module):
     :class:`~torch.nn.Embedding` (edge type :math:`\to D`), a per-type, per-channel gate on the
     keys, initialised to 1; ``E2``: :class:`~torch.nn.Embedding` (edge type :math:`\to H`), a
     per-type, per-head logit bias, initialised to 0. At initialisation the attention is therefore
-    plain scaled dot-product attention.
+    plain dot-product attention. The logits are not scaled by :math:`1/\sqrt{d_h}` (the method's
+    wide layer and the authors' code do not scale); ``scale_logits=True`` scales them.
     """
 
     def __init__(
-        self, dim: int, heads: int, num_edge_types: int = 3, clamp: float = 8.0, bias: bool = False
+        self, dim: int, heads: int, num_edge_types: int = 3, clamp: float = 8.0, bias: bool = False,
+        scale_logits: bool = False,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -154,6 +156,8 @@ class _ExphormerAttentionBase(nn.Module):
         self.head_dim = _check_heads(dim, heads)
         self.num_edge_types = num_edge_types
         self.clamp = float(clamp)
+        self.scale_logits = scale_logits
+        self.logit_scale = 1.0 / math.sqrt(self.head_dim) if scale_logits else 1.0
         self.Q = nn.Linear(dim, dim, bias=bias)
         self.K = nn.Linear(dim, dim, bias=bias)
         self.V = nn.Linear(dim, dim, bias=bias)
@@ -170,7 +174,7 @@ class _ExphormerAttentionBase(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"dim={self.dim}, heads={self.heads}, num_edge_types={self.num_edge_types}, "
-            f"clamp={self.clamp}"
+            f"clamp={self.clamp}, scale_logits={self.scale_logits}"
         )
 
 
@@ -180,14 +184,15 @@ class EdgeListAttention(_ExphormerAttentionBase):
     For an edge :math:`j \to i` of type :math:`t` and head :math:`h`:
 
     .. math::
-        z_{ij}^h = \mathrm{clamp}\Big(\frac{\langle q_i^h,\; k_j^h \odot E1_t^h \rangle}{\sqrt{d_h}}
+        z_{ij}^h = \mathrm{clamp}\Big(\langle q_i^h,\; k_j^h \odot E1_t^h \rangle
             + E2_t^h,\ -c_{\max},\ c_{\max}\Big), \qquad
         \alpha_{ij}^h = \operatorname{softmax}_{j \in \mathcal{N}^-(i)} z_{ij}^h, \qquad
         \mathrm{out}_i^h = \sum_j \alpha_{ij}^h\, v_j^h,
 
     with :math:`q = Q x`, :math:`k = K x`, :math:`v = V x` split into :math:`H` heads of width
     :math:`d_h = D / H`; the heads are concatenated. Values are not normalised. Repeated edges
-    count once each in the softmax.
+    count once each in the softmax. With ``scale_logits`` the inner product is multiplied by
+    :math:`1/\sqrt{d_h}`.
 
     Args:
         dim (int): node feature width :math:`D`.
@@ -195,6 +200,8 @@ class EdgeListAttention(_ExphormerAttentionBase):
         num_edge_types (int, optional): number of edge types. (default: ``3``)
         clamp (float, optional): logit clamp :math:`c_{\max}`. (default: ``8.0``)
         bias (bool, optional): whether Q/K/V have a bias. (default: ``False``)
+        scale_logits (bool, optional): scale the inner products by :math:`1/\sqrt{d_h}`.
+            (default: ``False``)
 
     Shapes:
         - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
@@ -215,7 +222,7 @@ class EdgeListAttention(_ExphormerAttentionBase):
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         n, H, dh = x.size(0), self.heads, self.head_dim
         src, dst = edge_index[0], edge_index[1]
-        q = self.Q(x).view(n, H, dh) * (1.0 / math.sqrt(dh))
+        q = self.Q(x).view(n, H, dh) * self.logit_scale
         k = self.K(x).view(n, H, dh)
         v = self.V(x).view(n, H, dh)
         # <q_i, k_j * E1_t> = <q_i * E1_t, k_j>: gate the queries once per (type, node) instead
@@ -248,6 +255,8 @@ class NeighbourAttention(_ExphormerAttentionBase):
         num_edge_types (int, optional): number of edge types. (default: ``3``)
         clamp (float, optional): logit clamp :math:`c_{\max}`. (default: ``8.0``)
         bias (bool, optional): whether Q/K/V have a bias. (default: ``False``)
+        scale_logits (bool, optional): scale the inner products by :math:`1/\sqrt{d_h}`.
+            (default: ``False``)
 
     Shapes:
         - **x_src**: :math:`(n_{in}, D)`; **index**: :math:`(n_{out}, k)` rows of ``x_src``,
@@ -269,7 +278,7 @@ class NeighbourAttention(_ExphormerAttentionBase):
         if n_out > x_src.size(0):
             raise ValueError(f"index has {n_out} rows but x_src only {x_src.size(0)}")
         n_in, H, dh, T = x_src.size(0), self.heads, self.head_dim, self.E1.num_embeddings
-        q = self.Q(x_src[:n_out]).view(n_out, 1, H, dh) * (1.0 / math.sqrt(dh))
+        q = self.Q(x_src[:n_out]).view(n_out, 1, H, dh) * self.logit_scale
         # <q_i, k_j * E1_t> = <q_i * E1_t, k_j>: gate each query with all T types (n*T*D
         # floats) rather than every gathered key (n*k*D floats), then pick type t per slot.
         qe = q * self.E1.weight.view(1, T, H, dh)  # [n, T, H, dh]

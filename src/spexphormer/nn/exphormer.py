@@ -16,7 +16,7 @@ class Exphormer(TransformerBackbone):
     r"""Exphormer graph transformer, full batch on an edge list.
 
     .. math::
-        \mathbf{h}^{(0)} = \mathrm{ReLU}(\mathrm{BN}(W_p W_{in} \mathbf{x})), \qquad
+        \mathbf{h}^{(0)} = \mathrm{Encoder}(\mathbf{x}), \qquad
         \mathbf{h}^{(\ell+1)} = \mathrm{ExphormerLayer}_\ell(\mathbf{h}^{(\ell)}), \qquad
         \hat{\mathbf{y}} = W_{out} \mathbf{h}^{(L)} + b_{out},
 
@@ -33,6 +33,11 @@ class Exphormer(TransformerBackbone):
         dropout (float, optional): dropout inside the layers. (default: ``0.0``)
         norm (str, optional): norm inside the layers. (default: ``"batch"``)
         num_edge_types (int, optional): number of edge types. (default: ``3``)
+        pre_layers (int, optional): pre-layers of the
+            :class:`~spexphormer.nn.layers.InputEncoder` (Linear, BN, ReLU, L2 normalisation).
+            (default: ``1``)
+        scale_logits (bool, optional): scale the attention logits by :math:`1/\sqrt{d_h}`; the
+            method does not. (default: ``False``)
 
     Shapes:
         - **x**: :math:`(N, F)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`

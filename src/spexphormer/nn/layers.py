@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Tuple, Union
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spexphormer.nn.attention import EdgeListAttention, NeighbourAttention, ScoreAttention
@@ -24,33 +26,57 @@ __all__ = ["InputEncoder", "FeedForward", "ASELayer", "ExphormerLayer", "Spexpho
 
 
 class InputEncoder(nn.Module):
-    r"""Node encoder shared by the three models: input map, then one pre-layer block.
+    r"""Node encoder shared by the three models: an input map, then ``pre_layers`` blocks.
 
     .. math::
-        \mathbf{h} = \mathrm{ReLU}\big(\mathrm{BN}(W_p (W_{in} \mathbf{x} + b_{in}) + b_p)\big)
+        \mathbf{h}_0 = W_{in} \mathbf{x} + b_{in}, \qquad
+        \mathbf{h}_{p+1} = \frac{\mathbf{u}_p}{\lVert \mathbf{u}_p \rVert_2},\quad
+        \mathbf{u}_p = \mathrm{ReLU}\big(\mathrm{BN}(W_p \mathbf{h}_p + b_p)\big),
+
+    i.e. each pre-layer ends with a row-wise L2 normalisation of every node's vector, as the
+    reference implementation's pre-message-passing layers do (GraphGym's ``l2norm``). With
+    ``pre_layers=0`` the encoder is the input map alone.
 
     Args:
         in_dim (int): input feature width :math:`F`.
         hidden (int): output width :math:`D`.
+        pre_layers (int, optional): number of Linear→BN→ReLU→L2 blocks. (default: ``1``)
 
     Shapes:
         - **input**: :math:`(N, F)`; **output**: :math:`(N, D)`
     """
 
-    def __init__(self, in_dim: int, hidden: int) -> None:
+    def __init__(self, in_dim: int, hidden: int, pre_layers: int = 1) -> None:
         super().__init__()
         self.input = nn.Linear(in_dim, hidden)
-        self.pre_lin = nn.Linear(hidden, hidden)
-        self.pre_norm = nn.BatchNorm1d(hidden)
-        self.act = nn.ReLU()
+        self.pre = nn.ModuleList(_PreLayer(hidden) for _ in range(pre_layers))
 
     def reset_parameters(self) -> None:
         self.input.reset_parameters()
-        self.pre_lin.reset_parameters()
-        self.pre_norm.reset_parameters()
+        for block in self.pre:
+            block.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.pre_norm(self.pre_lin(self.input(x))))  # [N, D]
+        h = self.input(x)  # [N, D]
+        for block in self.pre:
+            h = block(h)  # [N, D], unit rows
+        return h
+
+
+class _PreLayer(nn.Module):
+    """Linear → BatchNorm → ReLU → row-wise L2 normalisation."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(dim, dim)
+        self.norm = nn.BatchNorm1d(dim)
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(torch.relu(self.norm(self.lin(x))), p=2.0, dim=-1)
 
 
 class FeedForward(nn.Module):
@@ -156,6 +182,8 @@ class ExphormerLayer(_Block):
         norm (str, optional): ``"batch"``, ``"graph"``, ``"layer"`` or ``"none"``.
             (default: ``"batch"``)
         num_edge_types (int, optional): number of edge types. (default: ``3``)
+        scale_logits (bool, optional): multiply the logits by :math:`1/\sqrt{d_h}`; the method
+            does not. (default: ``False``)
 
     Shapes:
         - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
@@ -170,8 +198,9 @@ class ExphormerLayer(_Block):
         dropout: float = 0.0,
         norm: str = "batch",
         num_edge_types: int = 3,
+        scale_logits: bool = False,
     ) -> None:
-        attn = EdgeListAttention(dim, heads, num_edge_types=num_edge_types)
+        attn = EdgeListAttention(dim, heads, num_edge_types=num_edge_types, scale_logits=scale_logits)
         super().__init__(attn, dim, dropout, norm)
 
     def forward(
@@ -196,6 +225,8 @@ class SpexphormerLayer(_Block):
         norm (str, optional): ``"batch"``, ``"graph"``, ``"layer"`` or ``"none"``.
             (default: ``"batch"``)
         num_edge_types (int, optional): number of edge types. (default: ``3``)
+        scale_logits (bool, optional): multiply the logits by :math:`1/\sqrt{d_h}`; the method
+            does not. (default: ``False``)
 
     Shapes:
         - **h**: :math:`(n_{in}, D)`; **index**, **edge_type**: :math:`(n_{out}, k)`
@@ -210,8 +241,9 @@ class SpexphormerLayer(_Block):
         dropout: float = 0.0,
         norm: str = "batch",
         num_edge_types: int = 3,
+        scale_logits: bool = False,
     ) -> None:
-        attn = NeighbourAttention(dim, heads, num_edge_types=num_edge_types)
+        attn = NeighbourAttention(dim, heads, num_edge_types=num_edge_types, scale_logits=scale_logits)
         super().__init__(attn, dim, dropout, norm)
 
     def forward(
@@ -230,7 +262,8 @@ class TransformerBackbone(nn.Module):
     (:class:`ASELayer`), :class:`~spexphormer.nn.Exphormer` (edge-list layers) and
     :class:`~spexphormer.nn.Spexphormer` (fixed-degree layers). The last two have the same
     ``state_dict`` keys, so weights transfer between the full-batch and the sampled form.
-    Subclasses set ``layer_class`` and write ``forward``.
+    Subclasses set ``layer_class`` and write ``forward``; ``layer_options`` (e.g.
+    ``scale_logits`` for the wide layers) are passed on to every layer.
     """
 
     layer_class: type
@@ -245,12 +278,15 @@ class TransformerBackbone(nn.Module):
         dropout: float = 0.0,
         norm: str = "batch",
         num_edge_types: int = 3,
+        pre_layers: int = 1,
+        **layer_options,
     ) -> None:
         super().__init__()
         self.num_layers = num_layers
-        self.encoder = InputEncoder(in_dim, hidden)
+        self.encoder = InputEncoder(in_dim, hidden, pre_layers)
         self.layers = nn.ModuleList(
-            self.layer_class(hidden, heads=heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types)
+            self.layer_class(hidden, heads=heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types,
+                             **layer_options)
             for _ in range(num_layers)
         )
         self.head = nn.Linear(hidden, out_dim)

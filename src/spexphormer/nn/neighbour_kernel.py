@@ -15,8 +15,8 @@ type :math:`t = \mathrm{type}_{is}`:
     \qquad \alpha_{is}^h = \operatorname{softmax}_s z_{is}^h, \qquad
     \mathrm{out}_i^h = \sum_s \alpha_{is}^h v_j^h,
 
-where :math:`\tilde q_{i,t} = q_i \odot E1_t / \sqrt{d_h}` is the query gated by each edge type
-(computed outside, :math:`n T D` floats) and :math:`b` the per-slot bias :math:`E2_t`.
+where :math:`\tilde q_{i,t} = q_i \odot E1_t` is the query gated by each edge type (times
+:math:`1/\sqrt{d_h}` when the layer scales its logits; computed outside, :math:`n T D` floats) and :math:`b` the per-slot bias :math:`E2_t`.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def neighbour_attention(qe: Tensor, keys: Tensor, vals: Tensor, bias: Tensor, in
     r"""Fixed-degree multi-head attention that keeps no :math:`(n, k, H, d_h)` tensor for backward.
 
     Args:
-        qe (Tensor): queries gated by every edge type (and scaled by :math:`1/\sqrt{d_h}`).
+        qe (Tensor): queries gated by every edge type (and scaled, if the layer scales logits).
         keys (Tensor): key rows of the sources.
         vals (Tensor): value rows of the sources.
         bias (Tensor): per-slot logit bias.

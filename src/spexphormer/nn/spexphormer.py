@@ -19,7 +19,7 @@ class Spexphormer(TransformerBackbone):
     :math:`|S_\ell|` rows of :math:`\mathbf{h}^{(\ell)}` and writes :math:`|S_{\ell+1}|` rows:
 
     .. math::
-        \mathbf{h}^{(0)} = \mathrm{ReLU}(\mathrm{BN}(W_p W_{in} \mathbf{x}_{S_0})), \qquad
+        \mathbf{h}^{(0)} = \mathrm{Encoder}(\mathbf{x}_{S_0}), \qquad
         \mathbf{h}^{(\ell+1)} = \mathrm{SpexphormerLayer}_\ell\big(\mathbf{h}^{(\ell)},
             \mathrm{index}_\ell, \mathrm{type}_\ell\big), \qquad
         \hat{\mathbf{y}} = W_{out} \mathbf{h}^{(L)} + b_{out},
@@ -37,6 +37,11 @@ class Spexphormer(TransformerBackbone):
         dropout (float, optional): dropout inside the layers. (default: ``0.0``)
         norm (str, optional): norm inside the layers. (default: ``"batch"``)
         num_edge_types (int, optional): number of edge types. (default: ``3``)
+        pre_layers (int, optional): pre-layers of the
+            :class:`~spexphormer.nn.layers.InputEncoder` (Linear, BN, ReLU, L2 normalisation).
+            (default: ``1``)
+        scale_logits (bool, optional): scale the attention logits by :math:`1/\sqrt{d_h}`; the
+            method does not. (default: ``False``)
 
     Shapes:
         - **x**: :math:`(n_0, F)`, the features of :math:`S_0`

@@ -11,7 +11,7 @@ from torch_geometric.data import Data
 
 from spexphormer.config import Config
 from spexphormer.errors import CheckpointError, DataError
-from spexphormer.graph import graph_fingerprint
+from spexphormer.graph import describe_split, graph_fingerprint, same_split, split_identity
 from spexphormer.nn import Exphormer, Spexphormer
 from spexphormer.pipeline.stage1 import augment_graph
 from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes
@@ -32,6 +32,10 @@ def _graph_from(ckpt: dict, data: Data | None, data_root: str | None) -> Data:
                           split_index=source.get("split_index", 0), symmetrize=source.get("symmetrize", True))
     if graph_fingerprint(data.edge_index, data.num_nodes, data.num_features) != ckpt["fingerprint"]:
         raise CheckpointError("the checkpoint was trained on another graph (fingerprints differ)")
+    trained_on, given = ckpt["meta"].get("split"), split_identity(data)
+    if not same_split(trained_on, given):
+        raise CheckpointError(f"the checkpoint was trained on {describe_split(trained_on)}, but the graph given "
+                              f"uses {describe_split(given)}: load the graph with the checkpoint's split")
     return data
 
 
@@ -67,7 +71,7 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
             path = scores_path or ckpt["meta"].get("scores_file")
             if not path:
                 raise CheckpointError("give --scores FILE: the checkpoint does not name its scores file")
-            scores = Scores.load(path, ckpt["fingerprint"])
+            scores = Scores.load(path, ckpt["fingerprint"], ckpt["meta"]["split"])
             layers = LayerSampler(scores, cfg, seed).sample(0)
             batch = cfg.stage2.eval_batch_size or cfg.stage2.batch_size
             logits = predict_nodes(model, data.x, ids, layers, batch, device)

@@ -2,7 +2,7 @@
 
 Output folder layout::
 
-    OUT/scores-<key>.pt      stage-1 scores (reused when graph and stage-1 config match)
+    OUT/scores-<key>-<split>.pt  stage-1 scores (reused when graph, split and stage-1 config match)
     OUT/stage1.jsonl         per-epoch log of the estimator
     OUT/seed<S>/log.jsonl    per-epoch log of the wide network for seed S
     OUT/seed<S>/model.pt     best-validation checkpoint of seed S
@@ -20,7 +20,7 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
-from spexphormer.graph import graph_fingerprint
+from spexphormer.graph import graph_fingerprint, split_identity
 from spexphormer.pipeline.exphormer import train_exphormer
 from spexphormer.pipeline.stage1 import estimate
 from spexphormer.pipeline.stage2 import train_wide
@@ -52,14 +52,22 @@ def _header(data: Data, cfg: Config, device: torch.device, model: str) -> dict:
             "config": cfg.to_dict(), "machine": machine_info(device)}
 
 
+def scores_file(out: Path, cfg: Config, split: dict) -> Path:
+    """Where ``run`` keeps the scores of this graph's stage-1 config and split: the name holds both
+    keys, so an estimator trained on one split's labels is never reused for another split."""
+    return out / f"scores-{cfg.stage1_key()}-{split['fingerprint'][:8]}.pt"
+
+
 def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, progress=True):
-    """Load ``scores_path`` (checked against the graph), or reuse/compute ``OUT/scores-<key>.pt``.
+    """Load ``scores_path`` (checked against the graph and the split), or reuse/compute
+    ``OUT/scores-<key>-<split>.pt``.
 
     Returns (scores, stage-1 summary dict).
     """
-    path = Path(scores_path) if scores_path else out / f"scores-{cfg.stage1_key()}.pt"
+    split = split_identity(data)
+    path = Path(scores_path) if scores_path else scores_file(out, cfg, split)
     if scores_path or path.exists():
-        scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
+        scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features), split)
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     with StageMeter(device) as meter:
         result = estimate(data, cfg, out=path, device=device, log_path=out / "stage1.jsonl", progress=progress)
@@ -84,6 +92,7 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
                                                             "best_epoch": res.fit.best_epoch, "task": data.task,
                                                             "metric": data.metric,
                                                             "source": getattr(data, "source", None),
+                                                            "split": scores.split,
                                                             "scores_file": stage1["scores_file"]})
         tests.append(res.fit.test), vals.append(res.fit.val)
         seconds += meter.seconds
@@ -114,7 +123,8 @@ def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device
                                   progress=progress)
         save_checkpoint(out / f"seed{seed}" / "model.pt", "exphormer", res.model_args, res.fit.state_dict,
                         fingerprint, cfg.to_dict(), {"seed": seed, "val": res.fit.val, "test": res.fit.test, "task": data.task,
-                         "metric": data.metric, "source": getattr(data, "source", None)})
+                         "metric": data.metric, "source": getattr(data, "source", None),
+                         "split": split_identity(data)})
         tests.append(res.fit.test), vals.append(res.fit.val)
         seconds += meter.seconds
         peaks.append(meter.peak_memory_bytes), working.append(meter.working_bytes)

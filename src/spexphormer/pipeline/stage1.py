@@ -1,4 +1,4 @@
-"""Stage 1: train the Attention Score Estimator full-batch and export its scores (METHOD §3)."""
+"""Stage 1: train the Attention Score Estimator full-batch and export its scores (docs/method.md §3)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
-from spexphormer.graph import AugmentedGraph, augment, graph_fingerprint
+from spexphormer.graph import AugmentedGraph, augment, graph_fingerprint, split_identity
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss, temperature
@@ -27,15 +27,28 @@ class Stage1Result:
 def augment_graph(data: Data, cfg: Config) -> AugmentedGraph:
     """The augmented attention graph of ``data`` under ``cfg.graph``."""
     g = cfg.graph
-    return augment(data.edge_index, data.num_nodes, g.exp_deg, g.seed, g.expander_candidates,
-                   getattr(data, "edge_attr", None))
+    return augment(data.edge_index, data.num_nodes, g.exp_deg, g.seed, g.expander_candidates)
 
 
 def estimator_args(data: Data, cfg: Config) -> dict:
     s1 = cfg.stage1
     return dict(in_dim=data.num_features, out_dim=output_dim(data.task, data.num_classes),
                 hidden=s1.hidden, num_layers=s1.num_layers, heads=s1.heads, norm=s1.norm,
-                dropout=s1.dropout)
+                dropout=s1.dropout, pre_layers=s1.pre_layers)
+
+
+def export_temperature(best_epoch: int, last_epoch: int, s1) -> float:
+    """The temperature at which the best checkpoint's scores are exported.
+
+    ``"best"``: the schedule's value at the best-validation epoch (T = 1 when that epoch comes
+    before annealing starts). ``"reference"``: the same once annealing has started, else the last
+    temperature the schedule reached — what the authors' code does, since its temperature is
+    only updated from ``temp_wait`` on and the export then keeps the last value set.
+    """
+    temp = lambda epoch: temperature(epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
+    if s1.export_temperature == "reference" and best_epoch < s1.temp_wait:
+        return temp(last_epoch)
+    return temp(best_epoch)
 
 
 def estimate(
@@ -80,13 +93,14 @@ def estimate(
                      desc="stage 1 (estimator)", progress=progress)
 
     model.eval()
-    t_export = temp(result.best_epoch)
+    t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, layer_scores = model(x, edge_index, edge_type, temperature=t_export, return_scores=True)
     scores = Scores(
         scores=layer_scores.float().cpu(),
         graph=graph,
         fingerprint=graph_fingerprint(data.edge_index, data.num_nodes, data.num_features),
+        split=split_identity(data),
         config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
         config_key=cfg.stage1_key(),
         temperature=t_export,

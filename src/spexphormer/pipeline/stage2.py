@@ -3,7 +3,7 @@
 Every ``resample_every`` epochs, each node keeps ``k_l`` of its incoming augmented edges in layer
 ``l``, drawn with the scores of the estimator's layer ``l`` (layers beyond the estimator's depth
 reuse its last layer). Training walks mini-batches of target nodes; evaluation uses the same kind
-of sampled graph (METHOD §4).
+of sampled graph (docs/method.md §4).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class Stage2Result:
 def wide_args(data: Data, cfg: Config) -> dict:
     s2 = cfg.stage2
     return dict(in_dim=data.num_features, out_dim=output_dim(data.task, data.num_classes), hidden=s2.hidden,
-                heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm)
+                heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm,
+                pre_layers=s2.pre_layers, scale_logits=s2.scale_logits)
 
 
 def layer_scores(scores: Scores, num_layers: int) -> Tensor:

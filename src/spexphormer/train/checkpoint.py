@@ -10,7 +10,7 @@ from spexphormer.errors import CheckpointError
 from spexphormer.utils.io import load_torch, save_torch
 
 FORMAT = "spexphormer-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: records the split; stage-2 attention without 1/sqrt(d); configurable input encoder
 
 
 def save_checkpoint(path: str | os.PathLike, kind: str, model_args: dict[str, Any], state_dict: dict,

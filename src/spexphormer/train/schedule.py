@@ -22,7 +22,7 @@ def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int
 
 
 def temperature(epoch: int, ratio: float, wait: int, minimum: float) -> float:
-    """Attention temperature of the estimator at ``epoch`` (0-based), METHOD §3:
+    """Attention temperature of the estimator at ``epoch`` (0-based), docs/method.md §3:
 
     .. math::
         T = 1 \\text{ for } epoch < wait, \\quad T = \\max(T_{min}, ratio^{epoch - wait}) \\text{ after.}

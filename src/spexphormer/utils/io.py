@@ -46,8 +46,11 @@ def save_json(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
-def load_torch(path: str | os.PathLike, fmt: str, version: int, error: type[Exception], what: str) -> dict:
+def load_torch(path: str | os.PathLike, fmt: str, version: int | tuple[int, ...], error: type[Exception],
+               what: str) -> dict:
     """Load a file written by :func:`save_torch` and check its ``format`` and ``version`` keys.
+
+    ``version`` is the version expected, or a tuple of the versions this release can read.
 
     Every failure (missing, truncated, another kind of file, another version) raises ``error``
     with a one-line message that names ``what`` and the path.
@@ -65,6 +68,10 @@ def load_torch(path: str | os.PathLike, fmt: str, version: int, error: type[Exce
         raise error(f"{path} is not a spexphormer {what} ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise error(f"{path} is not a spexphormer {what}")
-    if payload.get("version") != version:
-        raise error(f"{what} {path} has format version {payload.get('version')}, expected {version}")
+    versions = version if isinstance(version, tuple) else (version,)
+    if payload.get("version") not in versions:
+        expected = " or ".join(map(str, versions))
+        raise error(f"{what} {path} has format version {payload.get('version')}, this release reads {expected}"
+                    + (": it was written by an older spexphormer; run it again" if
+                       isinstance(payload.get("version"), int) and payload["version"] < min(versions) else ""))
     return payload
