@@ -40,10 +40,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (save_figure, DEFAULT_DATA_ROOT, RESULTS, Job, fmt_bytes, load_json, machine, python,  # noqa: E402
                      run_jobs, save_json, table)
 
-DATASETS = ["cora", "actor", "minesweeper", "tolokers"]
-VARIANTS = ["spexphormer", "ase", "exphormer", "uniform", "topk", "noanneal"]
+DATASETS = ["cora", "actor", "actor-reference", "minesweeper", "tolokers"]
+VARIANTS = ["spexphormer", "ase", "exphormer", "uniform", "topk", "noanneal", "scaled", "export_best"]
 LABELS = {"spexphormer": "Spexphormer", "ase": "ASE (stage 1 alone)", "exphormer": "Exphormer (full batch)",
-          "uniform": "uniform sampler", "topk": "top-k sampler", "noanneal": "no temperature annealing"}
+          "uniform": "uniform sampler", "topk": "top-k sampler", "noanneal": "no temperature annealing",
+          "scaled": "logits scaled by 1/sqrt(d)", "export_best": "export at the best epoch's T"}
+# Variants that reuse the dataset's scores file and change only stage 2, and those that run their
+# own stage 1 (they change it): name -> config overrides.
+STAGE2_VARIANTS = {"uniform": ["stage2.sampler=uniform"], "topk": ["stage2.sampler=topk"],
+                   "scaled": ["stage2.scale_logits=true"]}
+OWN_STAGE1_VARIANTS = {"noanneal": ["stage1.temp_ratio=1.0"], "export_best": ["stage1.export_temperature=best"]}
 
 # The full plan: seeds per row and epoch cuts (None = preset). Sized for 2 cores / 1 thread per job,
 # two jobs at once: about 35-45 minutes of wall time on an otherwise idle 2-core machine. The
@@ -55,11 +61,11 @@ LABELS = {"spexphormer": "Spexphormer", "ase": "ASE (stage 1 alone)", "exphormer
 # ``extra_seeds`` adds that many Spexphormer seeds (after the first ``spexphormer``) in one more
 # child, merged into the row (so ``spexphormer=3, extra_seeds=2`` is seeds 0..4).
 FULL_PLAN = {
-    "cora": dict(spexphormer=2, extra_seeds=3, uniform=1, topk=1, noanneal=1, exphormer=1),
-    "actor": dict(spexphormer=3, extra_seeds=2, uniform=1, topk=1, noanneal=1, exphormer=1),
-    "minesweeper": dict(spexphormer=3, extra_seeds=2, uniform=1, topk=1, noanneal=1, exphormer=1),
-    "tolokers": dict(spexphormer=5, uniform=1, topk=1, noanneal=0, exphormer=1, exphormer_epochs=25,
-                     split_seeds=True),
+    "cora": dict(spexphormer=5, uniform=1, topk=1, exphormer=1),
+    "actor": dict(spexphormer=5, uniform=1, topk=1, exphormer=1, scaled=5, export_best=5),
+    "actor-reference": dict(spexphormer=5, exphormer=1),
+    "minesweeper": dict(spexphormer=5, split_seeds=True, uniform=1, topk=1, exphormer=1, scaled=5),
+    "tolokers": dict(spexphormer=5, exphormer=1, exphormer_epochs=25, split_seeds=True),
 }
 QUICK_PLAN = {
     "cora": dict(spexphormer=2, uniform=1, topk=1, noanneal=1, exphormer=1),
@@ -83,7 +89,12 @@ def child(args) -> int:
     from spexphormer.utils.memory import current_rss
     rss_imports = current_rss()  # interpreter + torch, before any data
     data = load_graph(dataset=args.dataset, root=args.data_root, split_index=0)
-    data.source = {"dataset": args.dataset, "path": None, "split_index": 0, "symmetrize": True}
+    data.source = {"dataset": args.dataset, "path": None, "split_index": 0, "symmetrize": None}
+    if args.scores and Path(args.scores).is_dir():
+        found = sorted(Path(args.scores).glob("scores-*.pt"))
+        if len(found) != 1:
+            raise SystemExit(f"expected one scores file in {args.scores}, found {len(found)}")
+        args.scores = found[0]
     cfg = preset(args.dataset).override(list(args.set) + [f"run.seeds={args.seeds}", f"run.device={args.device}",
                                                           "run.threads=1"])
     set_threads(1)
@@ -127,8 +138,7 @@ def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
         ex = [f"stage2.epochs={exp_epochs}"] if exp_epochs else []
         sets = lambda items: sum((["--set", s] for s in items), [])  # noqa: E731
         d = runs / ds
-        key = cfg.override(s1).stage1_key()
-        scores = d / "stage1" / f"scores-{key}.pt"
+        scores = d / "stage1"  # the child reads the one scores file there (its name holds the split)
         scale = 1.0 if ds != "tolokers" else 4.0
         layout[ds] = {"dirs": {}, "plan": p}
         jobs.append(Job(f"{ds}-stage1", base + ["--child", "stage1", "--dataset", ds, "--out", d / "stage1",
@@ -137,8 +147,7 @@ def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
         layout[ds]["dirs"]["ase"] = d / "stage1"
         abl_epochs = epochs.get("stage2") or p.get("ablation_epochs")
         abl = [f"stage2.epochs={abl_epochs}"] if abl_epochs else []
-        for variant, extra in (("spexphormer", []), ("uniform", ["stage2.sampler=uniform"] + abl),
-                               ("topk", ["stage2.sampler=topk"] + abl)):
+        for variant, extra in [("spexphormer", [])] + [(v, o + abl) for v, o in STAGE2_VARIANTS.items()]:
             if not p.get(variant):
                 continue
             argv = base + ["--child", "spexphormer", "--dataset", ds, "--scores", scores]
@@ -160,12 +169,14 @@ def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
                                 after=[f"{ds}-stage1"], cost=1, done=d / f"{variant}-extra" / "results.json"))
                 layout[ds].setdefault("shards", {})[variant] = [d / variant, d / f"{variant}-extra"]
                 layout[ds]["dirs"][variant] = d / f"{variant}-merged"
-        if p.get("noanneal") and cfg.stage1.temp_ratio != 1.0:
-            jobs.append(Job(f"{ds}-noanneal", base + ["--child", "spexphormer", "--dataset", ds, "--out",
-                                                      d / "noanneal", "--seeds", p["noanneal"]]
-                            + sets(s1 + s2 + abl + ["stage1.temp_ratio=1.0"]), cost=60 * scale * (p["noanneal"] + 1),
-                            done=d / "noanneal" / "results.json"))
-            layout[ds]["dirs"]["noanneal"] = d / "noanneal"
+        for variant, extra in OWN_STAGE1_VARIANTS.items():
+            if not p.get(variant) or (variant == "noanneal" and cfg.stage1.temp_ratio == 1.0):
+                continue
+            jobs.append(Job(f"{ds}-{variant}", base + ["--child", "spexphormer", "--dataset", ds, "--out",
+                                                       d / variant, "--seeds", p[variant]]
+                            + sets(s1 + s2 + abl + extra), cost=60 * scale * (p[variant] + 1),
+                            done=d / variant / "results.json"))
+            layout[ds]["dirs"][variant] = d / variant
         if p.get("exphormer"):
             jobs.append(Job(f"{ds}-exphormer", base + ["--child", "exphormer", "--dataset", ds, "--out",
                                                        d / "exphormer", "--seeds", p["exphormer"]] + sets(ex),
@@ -222,7 +233,7 @@ def collect(layout: dict, statuses: dict) -> dict:
                 "seconds_per_epoch": s1["seconds_per_epoch"], "edge_ratio": 1.0, "epochs": ep["stage1"],
                 "note": "one estimator run (stage1.seed=0); metrics from the scores file",
             }
-        for variant in ("spexphormer", "uniform", "topk", "noanneal", "exphormer"):
+        for variant in [v for v in VARIANTS if v != "ase"]:
             path = lay["dirs"].get(variant)
             if path is None:
                 continue
@@ -267,7 +278,7 @@ def collect(layout: dict, statuses: dict) -> dict:
                     row.update(stage1_seconds=st1.get("seconds"), stage1_peak_bytes=st1.get("peak_memory_bytes"),
                                stage1_test=_pct(metric, st1.get("test")))
             rows[variant] = row
-        if lay["temp_ratio"] == 1.0:
+        if lay["temp_ratio"] == 1.0 and lay["plan"].get("noanneal"):
             rows["noanneal"] = {"same_as": "spexphormer",
                                 "note": "preset already has stage1.temp_ratio = 1.0 (no annealing)"}
         ratio = net_ratio = None
@@ -388,7 +399,7 @@ def main(argv=None) -> int:
         plan = {d: plan.get(d, FULL_PLAN.get(d)) for d in wanted}
     if args.seeds:
         for p_ in plan.values():
-            for k in ("spexphormer", "uniform", "topk", "noanneal", "exphormer"):
+            for k in [v for v in VARIANTS if v != "ase"]:
                 if p_.get(k):
                     p_[k] = args.seeds
             p_.pop("extra_seeds", None)
@@ -407,7 +418,7 @@ def main(argv=None) -> int:
         statuses = {n: j.status for n, j in done.items()}
     results = {"benchmark": "accuracy", "quick": args.quick, "machine": machine(args.device),
                "wall_seconds": round(time.time() - start, 1), "jobs": statuses,
-               "protocol": {"paper": "5 seeds, preset epochs (METHOD §5)", "plan": plan,
+               "protocol": {"paper": "5 seeds, preset epochs (docs/method.md §5)", "plan": plan,
                             "quick_epochs": QUICK_EPOCHS if args.quick else None,
                             "threads_per_job": 1, "workers": args.workers,
                             "memory": "peak RSS of the child process during the stage (StageMeter)"

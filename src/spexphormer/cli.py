@@ -34,7 +34,9 @@ def _graph_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $SPEXPHORMER_DATA_ROOT or the per-user cache)")
     p.add_argument("--split-index", type=int, default=None, metavar="I",
                    help="which official split (mask) to use, default 0")
-    p.add_argument("--no-symmetrize", action="store_true", help="keep --data edges directed as given")
+    p.add_argument("--symmetrize", action=argparse.BooleanOptionalAction, default=None,
+                   help="add reverse edges (default: yes for --data files; named datasets follow their "
+                        "reference protocol: pokec and actor-reference stay directed)")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -115,9 +117,9 @@ def _load_graph(args, required: bool = True, split: int | None = None):
     if split is None:
         split = 0 if args.split_index is None else args.split_index
     data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
-                      symmetrize=not args.no_symmetrize)
+                      symmetrize=args.symmetrize)
     data.source = {"dataset": args.dataset, "path": str(Path(args.data).resolve()) if args.data else None,
-                   "split_index": split, "symmetrize": not args.no_symmetrize}
+                   "split_index": split, "symmetrize": args.symmetrize}
     return data
 
 

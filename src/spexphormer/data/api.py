@@ -20,7 +20,7 @@ def load_graph(
     root: Optional[PathLike] = None,
     split_index: int = 0,
     seed: int = 0,
-    symmetrize: bool = True,
+    symmetrize: Optional[bool] = None,
 ) -> Data:
     r"""Loads a graph, named or from a file, and validates it.
 
@@ -34,7 +34,9 @@ def load_graph(
         split_index (int): Which shipped split, for datasets and files that have several
             (Actor, Minesweeper, Tolokers: 0..9). Must be 0 where the split is random.
         seed (int): Seed of random splits (same seed, same split).
-        symmetrize (bool): Add the reverse of every edge. (default: :obj:`True`)
+        symmetrize (bool, optional): Add the reverse of every edge. ``None`` (default): yes for
+            files, and for named datasets what their reference protocol does (Pokec and
+            ``actor-reference`` stay directed).
 
     Returns:
         Data: ``x`` float32 ``[N, F]``; ``y`` int64 ``[N]`` (``-1`` = unlabelled) or float32
@@ -53,7 +55,8 @@ def load_graph(
     if dataset is not None:
         return load_named(dataset, root=root, split_index=split_index, seed=seed,
                           symmetrize=symmetrize)
-    return validate_graph(load_file(path, split_index=split_index, seed=seed, symmetrize=symmetrize))
+    return validate_graph(load_file(path, split_index=split_index, seed=seed,
+                                    symmetrize=True if symmetrize is None else symmetrize))
 
 
 def describe(data: Data) -> Dict[str, object]:

@@ -79,7 +79,7 @@ def load_named(
     root: Optional[PathLike] = None,
     split_index: int = 0,
     seed: int = 0,
-    symmetrize: bool = True,
+    symmetrize: Optional[bool] = None,
 ) -> Data:
     r"""Loads a named dataset (see :data:`~spexphormer.data.registry.DATASETS`).
 
@@ -88,14 +88,17 @@ def load_named(
         root (str or Path, optional): Data root.
         split_index (int): Which official split (datasets that ship several).
         seed (int): Seed of random splits.
-        symmetrize (bool): Add reverse edges (directed datasets only; undirected ones are
-            symmetric anyway).
+        symmetrize (bool, optional): Add reverse edges. ``None`` follows the dataset's protocol:
+            directed for ``pokec`` and ``actor-reference`` (as the reference results were
+            obtained), symmetrised for the others (undirected ones are symmetric anyway).
 
     Returns:
         Data: The validated graph.
     """
     spec = get_spec(name)
     raw_base, work = prepare(spec, root)
+    if symmetrize is None:
+        symmetrize = not spec.directed
     return validate_graph(spec.loader(spec, raw_base, work, split_index, seed, symmetrize))
 
 

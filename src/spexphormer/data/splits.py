@@ -55,6 +55,35 @@ def random_split(
     return masks[0], masks[1], masks[2]
 
 
+def stratified_split(y: np.ndarray, fractions: Sequence[float], seed: int) -> Masks:
+    r"""A seeded, class-balanced random split: each class is split with the same fractions.
+
+    Nodes with label ``-1`` are in no mask. Within each class the nodes are shuffled with
+    ``numpy.random.default_rng(seed)`` (one generator for all classes, classes in increasing
+    order) and cut as in :func:`random_split`.
+
+    Args:
+        y (array): Integer labels ``[N]``.
+        fractions (sequence of 3 floats): Train, validation, test fractions (summing to 1).
+        seed (int): Seed of the permutations.
+
+    Returns:
+        (Tensor, Tensor, Tensor): Boolean ``[N]`` train, validation and test masks.
+    """
+    f_train, f_val, _ = (float(f) for f in fractions)
+    y = np.asarray(y).reshape(-1)
+    rng = np.random.default_rng(seed)
+    masks = [np.zeros(y.size, dtype=bool) for _ in range(3)]
+    for c in np.unique(y[y >= 0]):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(idx.size)]
+        n_train, n_val = int(round(f_train * idx.size)), int(round(f_val * idx.size))
+        masks[0][idx[:n_train]] = True
+        masks[1][idx[n_train:n_train + n_val]] = True
+        masks[2][idx[n_train + n_val:]] = True
+    return tuple(torch.from_numpy(m) for m in masks)  # type: ignore[return-value]
+
+
 def describe_random(fractions: Sequence[float], seed: int, labelled_only: bool = False) -> str:
     r"""Human description of a random split, e.g. ``"random 60/20/20, seed 0"``."""
     pct = "/".join(f"{100 * float(f):g}" for f in fractions)

@@ -29,7 +29,7 @@ def _graph_from(ckpt: dict, data: Data | None, data_root: str | None) -> Data:
         if not source:
             raise CheckpointError("the checkpoint does not say which graph it was trained on: give --dataset or --data")
         data = load_graph(dataset=source["dataset"], path=source["path"], root=data_root,
-                          split_index=source.get("split_index", 0), symmetrize=source.get("symmetrize", True))
+                          split_index=source.get("split_index", 0), symmetrize=source.get("symmetrize"))
     if graph_fingerprint(data.edge_index, data.num_nodes, data.num_features) != ckpt["fingerprint"]:
         raise CheckpointError("the checkpoint was trained on another graph (fingerprints differ)")
     trained_on, given = ckpt["meta"].get("split"), split_identity(data)
