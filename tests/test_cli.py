@@ -83,3 +83,53 @@ def test_console_script_entry_point_has_help():
     assert proc.returncode == 0
     for command in ("datasets", "info", "estimate", "train", "run", "predict", "analyze", "config"):
         assert command in proc.stdout
+
+
+@pytest.fixture
+def two_split_file(tmp_path):
+    """A Platonov .npz with two official splits whose training sets differ."""
+    import numpy as np
+    data = make_toy_graph()
+    n = data.num_nodes
+    g = np.random.default_rng(0)
+    masks = np.zeros((3, 2, n), dtype=bool)
+    for s in range(2):
+        perm = g.permutation(n)
+        for m, (a, b) in enumerate([(0, 150), (150, 225), (225, n)]):
+            masks[m, s, perm[a:b]] = True
+    path = tmp_path / "two_splits.npz"
+    np.savez(path, node_features=data.x.numpy(), node_labels=data.y.numpy(), edges=data.edge_index.T.numpy(),
+             train_masks=masks[0], val_masks=masks[1], test_masks=masks[2])
+    return path
+
+
+def test_scores_are_never_reused_across_splits(two_split_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    for split in ("0", "1"):
+        assert main(["run", "--data", str(two_split_file), "--split-index", split, "--seeds", "1",
+                     "--out", str(out), *FAST]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["stages"]["stage1"]["reused"] is None  # stage 1 trained on this split's labels
+    assert len(list(out.glob("scores-*.pt"))) == 2
+    assert main(["run", "--data", str(two_split_file), "--split-index", "1", "--seeds", "1",
+                 "--out", str(out), *FAST]) == 0
+    assert json.loads((out / "results.json").read_text())["stages"]["stage1"]["reused"]  # same split: reused
+
+
+def test_train_and_predict_refuse_another_split(two_split_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--data", str(two_split_file), "--split-index", "0", "--seeds", "1",
+                 "--out", str(out), *FAST]) == 0
+    capsys.readouterr()
+    scores = next(out.glob("scores-*.pt"))
+    assert main(["train", "--data", str(two_split_file), "--split-index", "1", "--scores", str(scores),
+                 "--seeds", "1", "--out", str(tmp_path / "t"), *FAST]) == 2
+    line = _error_line(capsys)
+    assert "another split" in line and "file mask 0 of 2" in line and "file mask 1 of 2" in line
+    assert main(["predict", "--checkpoint", str(out / "seed0" / "model.pt"), "--data", str(two_split_file),
+                 "--split-index", "1", "--out", str(tmp_path / "p.csv")]) == 2
+    line = _error_line(capsys)
+    assert "file mask 0 of 2" in line and "file mask 1 of 2" in line
+    assert not (tmp_path / "p.csv").exists()
+    assert main(["predict", "--checkpoint", str(out / "seed0" / "model.pt"), "--data", str(two_split_file),
+                 "--split-index", "0", "--out", str(tmp_path / "p.csv")]) == 0

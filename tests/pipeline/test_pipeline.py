@@ -26,7 +26,10 @@ def test_scores_sum_to_one_per_node_in_every_layer(toy_graph):
         sums = torch.zeros(g.num_nodes).index_add_(0, g.dst, layer)
         assert torch.allclose(sums, torch.ones(g.num_nodes), atol=1e-5)
     s1 = cfg.stage1
-    assert res.scores.temperature == temperature(res.fit.best_epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)
+    # the reference's export rule: the best epoch's temperature once annealing has started, else the
+    # last temperature the schedule reached
+    exported_at = res.fit.best_epoch if res.fit.best_epoch >= s1.temp_wait else s1.epochs - 1
+    assert res.scores.temperature == temperature(exported_at, s1.temp_ratio, s1.temp_wait, s1.temp_min)
     assert 0.0 <= res.scores.metrics["test"] <= 1.0
 
 
@@ -99,3 +102,15 @@ def test_keep_graph_edges_puts_every_graph_edge_in_the_sample(toy_graph):
             assert sources == set(neighbours[v][types[v] == GRAPH_EDGE].tolist())
     with pytest.raises(Exception, match="keep_graph_edges"):
         cfg.override(["stage2.sampler=uniform"])
+
+
+def test_export_temperature_modes():
+    from spexphormer.pipeline.stage1 import export_temperature
+    cfg = preset("minesweeper").override(["stage1.temp_wait=6", "stage1.temp_ratio=0.5", "stage1.temp_min=0.05"])
+    best, ref = (cfg.override([f"stage1.export_temperature={m}"]).stage1 for m in ("best", "reference"))
+    # best epoch before annealing starts: T = 1 at that epoch; the reference keeps the last T reached
+    assert export_temperature(3, 7, best) == 1.0
+    assert export_temperature(3, 7, ref) == 0.5 ** (7 - 6)
+    # best epoch during annealing: both export at the best epoch's temperature
+    assert export_temperature(8, 11, best) == export_temperature(8, 11, ref) == 0.5 ** 2
+    assert export_temperature(3, 40, ref) == 0.05  # never below temp_min
