@@ -35,8 +35,9 @@ ACCURACY = Path(__file__).resolve().parent / "accuracy.py"
 
 
 def find_scores(folder: Path, key: str) -> Path | None:
-    path = folder / f"scores-{key}.pt"
-    return path if path.exists() else None
+    """The scores file of this stage-1 config in ``folder`` (its name also holds the split key)."""
+    found = sorted(folder.glob(f"scores-{key}-*.pt"))
+    return found[0] if found else None
 
 
 def plot(results: dict, path: Path) -> Path | None:
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
     start = time.time()
     after = []
     if scores is None:
-        scores = runs / "stage1" / f"scores-{key}.pt"
+        scores = runs / "stage1"  # the accuracy child reads the one scores file there
         if not args.collect_only:
             jobs.append(Job(f"{args.dataset}-bs-stage1", base + ["--child", "stage1", "--out", runs / "stage1",
                                                                  "--seeds", 1] + sets(s1_sets), cost=1000))

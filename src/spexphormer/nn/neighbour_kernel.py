@@ -16,7 +16,8 @@ type :math:`t = \mathrm{type}_{is}`:
     \mathrm{out}_i^h = \sum_s \alpha_{is}^h v_j^h,
 
 where :math:`\tilde q_{i,t} = q_i \odot E1_t` is the query gated by each edge type (times
-:math:`1/\sqrt{d_h}` when the layer scales its logits; computed outside, :math:`n T D` floats) and :math:`b` the per-slot bias :math:`E2_t`.
+:math:`1/\sqrt{d_h}` when the layer scales its logits; computed outside, :math:`n T D` floats)
+and :math:`b` the per-slot bias :math:`E2_t`.
 """
 
 from __future__ import annotations
