@@ -24,7 +24,9 @@ from _common import RESULTS, fmt_bytes  # noqa: E402
 TARGETS = {"minesweeper": 90.7, "tolokers": 83.3, "actor": 38.0}
 VARIANTS = [("spexphormer", "Spexphormer"), ("ase", "ASE alone (stage 1)"), ("exphormer", "Exphormer (full batch)"),
             ("uniform", "ablation: uniform sampler"), ("topk", "ablation: top-k sampler"),
-            ("noanneal", "ablation: no temperature annealing")]
+            ("noanneal", "ablation: no temperature annealing"),
+            ("scaled", "option: stage-2 logits scaled by 1/sqrt(d)"),
+            ("export_best", "option: scores exported at the best epoch's temperature")]
 
 
 def _load(folder: Path, name: str):
