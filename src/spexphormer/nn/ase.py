@@ -24,6 +24,8 @@ class AttentionScoreEstimator(TransformerBackbone):
     where each layer uses :class:`~spexphormer.nn.attention.ScoreAttention` (per-type scaled
     logits, temperature :math:`T`, clamp :math:`\pm 8`, L2-normalised values) on the augmented
     graph. The scores :math:`\alpha^{(\ell)}` (averaged over heads) are what stage 2 samples from.
+    ``csr`` (a :class:`~spexphormer.nn.csr_attention.CSRGraph` of the same edges) selects the
+    fused CPU kernels.
 
     Args:
         in_dim (int): input feature width :math:`F`.
@@ -70,11 +72,12 @@ class AttentionScoreEstimator(TransformerBackbone):
         edge_type: Tensor,
         temperature: float = 1.0,
         return_scores: bool = False,
+        csr=None,
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         h = self.encoder(x)  # [N, d_s]
         scores = []
         for layer in self.layers:
-            h, alpha = layer(h, edge_index, edge_type, temperature)  # [N, d_s], [E, H]
+            h, alpha = layer(h, edge_index, edge_type, temperature, csr=csr)  # [N, d_s], [E, H]
             if return_scores:
                 scores.append(alpha.detach().mean(dim=-1).float())  # [E]
         logits = self.head(h)  # [N, out]

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spexphormer.nn.csr_attention import CSRGraph, csr_score_attention, supports
 from spexphormer.nn.neighbour_kernel import neighbour_attention
 from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter
 
@@ -63,6 +64,10 @@ class ScoreAttention(nn.Module):
     (init 1) and shift :math:`b_t` (init 0) per edge type and head, a temperature :math:`T`, and a
     learnable value scale :math:`c` (init ``value_scale``). Normalising the values makes the
     attention scores, not the value magnitudes, carry the signal. Heads are concatenated.
+
+    Given ``csr`` (a :class:`~spexphormer.nn.csr_attention.CSRGraph` of the same edges) and CPU
+    tensors, the attention runs in the fused CSR kernels of :mod:`spexphormer.nn.csr_attention`
+    (same function; ``alpha`` is then returned without gradient); otherwise on the edge list.
 
     Args:
         dim (int): node feature width :math:`D`.
@@ -114,13 +119,18 @@ class ScoreAttention(nn.Module):
         nn.init.constant_(self.value_scale, self.init_value_scale)
 
     def forward(
-        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0
+        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0,
+        csr: Optional[CSRGraph] = None,
     ) -> Tuple[Tensor, Tensor]:
         n, H, dh = x.size(0), self.heads, self.head_dim
         src, dst = edge_index[0], edge_index[1]
         q = self.Q(x).view(n, H, dh) * (1.0 / math.sqrt(dh))
         k = self.K(x).view(n, H, dh)
         v = F.normalize(self.V(x).view(n, H, dh), p=2.0, dim=-1)  # [N, H, dh], unit rows
+        if csr is not None and supports(x):  # the fused CPU kernels; alpha comes detached
+            out, alpha = csr_score_attention(q, k, v, self.type_scale, self.type_bias, csr,
+                                             temperature, self.clamp)
+            return self.value_scale * out.reshape(n, self.dim), alpha
         score = gather_dot(q, k, dst, src)  # [E, H]
         logits = score * self.type_scale[edge_type] + self.type_bias[edge_type]  # [E, H]
         logits = (logits / temperature).clamp(-self.clamp, self.clamp)

@@ -163,9 +163,9 @@ class ASELayer(_Block):
         super().__init__(attn, dim, dropout, norm)
 
     def forward(
-        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0
+        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0, csr=None
     ) -> Tuple[Tensor, Tensor]:
-        out, alpha = self.attn(x, edge_index, edge_type, temperature)  # [N, D], [E, H]
+        out, alpha = self.attn(x, edge_index, edge_type, temperature, csr=csr)  # [N, D], [E, H]
         return self._finish(x, out), alpha
 
 

@@ -12,6 +12,7 @@ from torch_geometric.data import Data
 from spexphormer.config import Config
 from spexphormer.graph import AugmentedGraph, augment, graph_fingerprint, split_identity
 from spexphormer.nn import AttentionScoreEstimator
+from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss, temperature
 from spexphormer.utils.seed import seeded
@@ -59,6 +60,7 @@ def estimate(
     graph: AugmentedGraph | None = None,
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
+    fused: bool = True,
 ) -> Stage1Result:
     """Train the estimator on the whole augmented graph and return (and save) its scores.
 
@@ -67,25 +69,29 @@ def estimate(
         cfg: ``cfg.graph`` builds the augmented graph, ``cfg.stage1`` the estimator.
         out: where to write the scores file (atomically); nothing is written when None.
         graph: a ready augmented graph (e.g. without expander edges, for analysis).
+        fused: on the CPU, run the attention in the fused CSR kernels
+            (:mod:`spexphormer.nn.csr_attention`, the same function); False keeps the edge-list
+            kernels (the reference, and the baseline of ``benchmarks/large.py``).
     """
     s1, device = cfg.stage1, torch.device(device)
     graph = graph if graph is not None else augment_graph(data, cfg)
     x, y = data.x.to(device), data.y.to(device)
     edge_index, edge_type = graph.edge_index.to(device), graph.edge_type.to(device)
     masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}
+    csr = CSRGraph.from_graph(graph) if fused and device.type == "cpu" else None  # once per graph
     temp = lambda epoch: temperature(epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
 
     with seeded(s1.seed):
         model = AttentionScoreEstimator(**estimator_args(data, cfg)).to(device)
 
         def train_epoch(epoch, optimize):
-            logits = model(x, edge_index, edge_type, temperature=temp(epoch))
+            logits = model(x, edge_index, edge_type, temperature=temp(epoch), csr=csr)
             loss = task_loss(logits[masks["train"]], y[masks["train"]], data.task)
             optimize(loss)
             return loss.item()
 
         def evaluate(epoch):
-            logits = model(x, edge_index, edge_type, temperature=temp(epoch))
+            logits = model(x, edge_index, edge_type, temperature=temp(epoch), csr=csr)
             return {name: compute_metric(logits[m], y[m], data.task, data.metric) for name, m in masks.items()}
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
@@ -95,7 +101,7 @@ def estimate(
     model.eval()
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
-        _, layer_scores = model(x, edge_index, edge_type, temperature=t_export, return_scores=True)
+        _, layer_scores = model(x, edge_index, edge_type, temperature=t_export, return_scores=True, csr=csr)
     scores = Scores(
         scores=layer_scores.float().cpu(),
         graph=graph,

@@ -24,5 +24,7 @@ def set_threads(threads: int) -> None:
     """
     if threads > 0:
         import numba
+
+        import spexphormer.sampling  # noqa: F401  (picks numba's threading layer before it starts)
         torch.set_num_threads(threads)
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
