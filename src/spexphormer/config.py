@@ -318,6 +318,17 @@ PRESETS["actor-reference"] = PRESETS["actor"]
 DEFAULT_PRESET = "minesweeper"
 
 
+#: From this many nodes on, a graph of your own gets the large-graph preset: 2 layers, as the
+#: paper uses on its largest graphs (Amazon2M, Pokec).
+LARGE_GRAPH_NODES = 1_000_000
+LARGE_GRAPH_PRESET = "amazon2m"
+
+
+def preset_for_size(num_nodes: int) -> Config:
+    """The preset for a graph of your own, chosen by its size (a fresh copy)."""
+    return preset(LARGE_GRAPH_PRESET if num_nodes >= LARGE_GRAPH_NODES else DEFAULT_PRESET)
+
+
 def preset(name: str | None) -> Config:
     """The preset of a named dataset, or the default one for other graphs (a fresh copy)."""
     base = PRESETS.get(name or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])

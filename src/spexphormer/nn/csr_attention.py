@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 from torch import Tensor
@@ -37,7 +38,7 @@ from torch.autograd.function import once_differentiable
 
 import spexphormer.sampling  # noqa: F401  (sets numba's 'workqueue' threading layer first)
 from spexphormer.nn import csr_kernels as K
-from spexphormer.sampling.grouping import group_by_destination
+from spexphormer.sampling.grouping import _counting_sort  # the stable sort of group_by_destination
 
 __all__ = ["CSRGraph", "csr_score_attention", "supports"]
 
@@ -107,11 +108,10 @@ class CSRGraph:
             raise ValueError(f"edge sources must lie in [0, {n})")
         types = types.astype(np.int8 if num_types <= 127 else np.int32)
         # The same edges grouped by source (a stable counting sort of the reversed edges).
-        order, src_ptr = group_by_destination(edge_index.detach().cpu().flip(0), n)
-        order = order.numpy()
+        order, src_ptr = _counting_sort(src, n, max(1, min(numba.get_num_threads(), max(n, 1))))
         src_dst, src_type = dst.numpy()[order].astype(idx), types[order]
         del order
-        return cls(ptr_np, src, types, src_ptr.numpy(), src_dst, src_type, num_types)
+        return cls(ptr_np, src, types, src_ptr, src_dst, src_type, num_types)
 
     @classmethod
     def from_graph(cls, graph) -> "CSRGraph":
