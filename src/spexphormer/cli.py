@@ -29,8 +29,9 @@ EPILOG = """examples:
 def _graph_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     src = p.add_mutually_exclusive_group(required=required)
     src.add_argument("--dataset", metavar="NAME", help="a named dataset (see `spexphormer datasets`)")
-    src.add_argument("--data", metavar="PATH", help="your own graph: Platonov .npz, gnn-benchmark .npz, or a "
-                                                    "torch.save'd PyG Data (.pt)")
+    src.add_argument("--data", metavar="PATH", help="your own graph: Platonov .npz, gnn-benchmark .npz, a "
+                                                    "torch.save'd PyG Data (.pt), or a folder of .npy files "
+                                                    "(x, y, edge_index; memory-mapped)")
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $SPEXPHORMER_DATA_ROOT or the per-user cache)")
     p.add_argument("--split-index", type=int, default=None, metavar="I",
                    help="which official split (mask) to use, default 0")

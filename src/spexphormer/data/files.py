@@ -12,6 +12,10 @@ Formats:
 * A ``torch.save``-d PyG :class:`~torch_geometric.data.Data` (or a dict) in ``.pt`` / ``.pth``
   with ``x``, ``y``, ``edge_index`` and optional ``train_mask`` / ``val_mask`` / ``test_mask``
   (``[N]``, or ``[N, S]`` as PyG stacks splits), optional ``edge_attr`` and ``num_classes``.
+* A folder of ``.npy`` files, for graphs close to the machine's memory: ``x.npy`` ``[N, F]``
+  (float32 is used in place: memory-mapped, not copied), ``y.npy`` ``[N]``, ``edge_index.npy``
+  ``[2, E]`` or ``[E, 2]``, and optionally ``train_mask.npy`` / ``val_mask.npy`` /
+  ``test_mask.npy`` (``[N]`` or ``[N, S]``).
 
 Without masks the split is a seeded random 60/20/20 over the labelled nodes. Binary labels
 get the ROC-AUC metric, others accuracy; a float ``[N, C]`` target is multilabel (ROC-AUC).
@@ -191,11 +195,37 @@ def _torch(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
                    edge_attr=store.get("edge_attr"), num_classes=store.get("num_classes"))
 
 
+NPY_DIR = ("x", "y", "edge_index")
+
+
+def _npy(path: Path, name: str, required: bool = True):
+    file = path / f"{name}.npy"
+    if not file.is_file():
+        if required:
+            raise DataError(f"{path}: missing file '{name}.npy' (folder of .npy files)")
+        return None
+    try:  # memory-mapped: the pages are read when used, and the OS may drop them again
+        return np.load(file, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read {file}: {one_line(exc)}") from exc
+
+
+def _npy_dir(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
+    x, y, ei = (_npy(path, k) for k in NPY_DIR)
+    if ei.ndim == 2 and ei.shape[0] != 2 and ei.shape[1] == 2:
+        ei = ei.T
+    masks = {k: _npy(path, k, required=False) for k in MASK_KEYS["pyg"]}
+    masks = {k: (None if m is None else np.asarray(m)) for k, m in masks.items()}
+    with warnings.catch_warnings():  # a read-only map: torch may only read it, which is all we do
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return _finish(path, x, np.asarray(y), ei, masks, split_index, seed, symmetrize)
+
+
 def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True) -> Data:
     r"""Loads a user graph file (see the module docstring for the formats).
 
     Args:
-        path (str or Path): ``.npz``, ``.pt`` or ``.pth`` file.
+        path (str or Path): ``.npz``, ``.pt`` or ``.pth`` file, or a folder of ``.npy`` files.
         split_index (int): Which mask of a stack of masks. (default: 0)
         seed (int): Seed of the random split when the file has no masks. (default: 0)
         symmetrize (bool): Add reverse edges. (default: :obj:`True`)
@@ -207,6 +237,8 @@ def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True
         DataError: Missing or corrupt file, unknown format, missing keys.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        return _npy_dir(path, split_index, seed, symmetrize)
     if not path.is_file():
         raise DataError(f"graph file not found: {path}")
     suffix = path.suffix.lower()
