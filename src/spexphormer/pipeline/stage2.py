@@ -8,8 +8,10 @@ of sampled graph (docs/method.md §4).
 
 from __future__ import annotations
 
+import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -80,6 +82,33 @@ class LayerSampler:
         return layers
 
 
+#: Warn when a batch's receptive field bound reaches this fraction of the graph.
+RECEPTIVE_FIELD_WARN_FRACTION = 0.5
+
+
+def receptive_field_warning(batch_size: int, ks, num_nodes: int) -> str | None:
+    r"""The start-up warning when a batch's sampled receptive field approaches the graph.
+
+    A batch of :math:`B` target nodes reads at most :math:`B \prod_\ell (k_\ell + 1)` input rows
+    (each layer adds :math:`k_\ell` sampled neighbours per node). Once that bound nears
+    :math:`N`, a batch touches most of the graph and its memory stops falling with :math:`B`.
+
+    Returns:
+        the message (also issued as a :class:`UserWarning`), or None when the bound is below
+        ``RECEPTIVE_FIELD_WARN_FRACTION`` of the nodes, or when a batch is the whole graph anyway
+        (:math:`B \ge N`, the setting of the small presets).
+    """
+    bound = batch_size * math.prod(k + 1 for k in ks)
+    if batch_size >= num_nodes or bound < RECEPTIVE_FIELD_WARN_FRACTION * num_nodes:
+        return None
+    factors = "·".join([f"{batch_size:,}"] + [str(k + 1) for k in ks])
+    msg = (f"stage 2: a batch's receptive field B·Π(k+1) = {factors} = {bound:,} rows is "
+           f"{bound / max(num_nodes, 1):.2g}x the {num_nodes:,} nodes: batches cover most of the graph, "
+           f"so memory no longer depends on stage2.batch_size; lower batch_size or ks, or use fewer layers")
+    warnings.warn(msg, stacklevel=2)
+    return msg
+
+
 def predict_nodes(model: Spexphormer, x: Tensor, nodes: Tensor, layers: SampledLayers, batch_size: int,
                   device: torch.device) -> Tensor:
     """Logits of ``nodes`` (in that order) on one sampled graph. Shapes: x [N, F] -> [len(nodes), out]."""
@@ -107,6 +136,7 @@ def train_wide(
     split = {name: getattr(data, f"{name}_mask") & labelled(y) for name in ("train", "val", "test")}
     nodes = {name: mask.nonzero().view(-1) for name, mask in split.items()}
     eval_batch = s2.eval_batch_size or s2.batch_size
+    receptive_field_warning(s2.batch_size, s2.ks, data.num_nodes)
     sampler = LayerSampler(scores, cfg, seed)
     state: dict = {}
 
