@@ -9,16 +9,21 @@ Graphs (``spexphormer.data.planted_partition``, random 60/20/20 split, seed 0):
 Every size runs in its own child process (1 thread for PyTorch and numba), with the preset the
 library picks by graph size (``spexphormer.config.preset_for_size``: 2 layers on large graphs,
 as the paper does): augment the graph, stage 1 (the estimator, full batch, fused CSR kernels)
-for ``--stage1-epochs`` epochs, stage 2 (Spexphormer, sampled mini-batches) for one epoch, which
-ends with the evaluation on all validation and test nodes. Per stage: seconds per epoch (as
-``fit`` counts them: training + evaluation), peak RSS (reset at the start of the stage), and the
-projected wall time of the preset's full number of epochs.
+for ``--stage1-epochs`` epochs (seconds per epoch as ``fit`` counts them: training step +
+evaluation forward), then stage 2: sample the layers, one training epoch of mini-batches, and
+the evaluation of all test nodes in batches (seconds per epoch = training epoch + that
+evaluation; with ``--stage2-budget`` the training stops after that many seconds and the epoch is
+projected from the seconds per step, and ``completed`` stays false). Per stage: peak RSS (reset
+at the start of the stage) and the projected wall time of the preset's full number of epochs.
+The JSON is rewritten as the child goes, so a run cut short still shows what it measured.
 
 Two comparisons, each in child processes of its own:
 
 * ``--kernels``: stage 1 at ``--nodes`` (default 1M, degree 20, 128 features, the default
   4-layer preset: the setting of ``benchmarks/scaling.py``) with the edge-list kernels and with
   the fused CSR kernels, same threads, one after the other in one run.
+* ``--accuracy minesweeper,tolokers``: stage 1 with each kernel on real datasets (their presets,
+  split 0, seed 0): the test metric at the best validation epoch must agree.
 * ``--exphormer``: full-batch Exphormer (the stage-2 network of the large-graph preset) at
   growing sizes under a hard address-space cap (``RLIMIT_AS``, ``--cap-gib``, at most 14 GiB),
   one epoch each, stopping at the first size that fails; memory beyond is extrapolated.
@@ -28,6 +33,7 @@ Usage::
     python benchmarks/large.py --nodes 3000000 --json benchmarks/results/large_3m.json
     python benchmarks/large.py --shape amazon2m --json benchmarks/results/large_amazon2m.json
     python benchmarks/large.py --kernels --nodes 1000000 --json benchmarks/results/large_kernels.json
+    python benchmarks/large.py --accuracy minesweeper,tolokers     # stage 1, both kernels, presets
     python benchmarks/large.py --exphormer --sizes 250000,500000,1000000 --json benchmarks/results/large_exphormer.json
 """
 
@@ -97,21 +103,82 @@ def child_pipeline(args) -> dict:
     _progress(res, args)
     scores = r1.scores
     del r1, graph
-    with StageMeter("cpu") as m2:
-        r2 = train_wide(data, scores, cfg, seed=0, device="cpu", progress=False)
-    spe2 = r2.fit.seconds_per_epoch
-    rec = r2.fit.history[0]
-    res["stage2"] = {"epochs": 1, "seconds": round(m2.seconds, 1), "seconds_per_epoch": spe2,
-                     "sampling_seconds": round(r2.sampling_seconds, 1),
-                     "peak_rss_bytes": m2.peak_memory_bytes, "baseline_rss_bytes": m2.baseline_bytes,
-                     "val": rec.get("val"), "test": rec.get("test"),
-                     "evaluated_nodes": {"val": int(data.val_mask.sum()), "test": int(data.test_mask.sum())},
-                     "preset_epochs": full.stage2.epochs, "projected_preset_seconds": spe2 * full.stage2.epochs}
+    res["stage2"] = stage2_epoch(data, scores, cfg, full, res, args)
     res["projected_preset_hours"] = round((res["stage1"]["projected_preset_seconds"]
                                            + res["stage2"]["projected_preset_seconds"]) / 3600, 2)
-    res["peak_rss_bytes"] = max(m1.peak_memory_bytes, m2.peak_memory_bytes)
-    res["completed"] = True
+    res["peak_rss_bytes"] = max(res["stage1"]["peak_rss_bytes"], res["stage2"]["peak_rss_bytes"])
+    res["completed"] = res["stage2"]["full_epoch"] and res["stage2"]["evaluated"]
     return res
+
+
+def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
+    """One stage-2 epoch (the library's sampler, batches, model and loss, as ``train_wide`` runs
+    them) with progress written as it goes, then the evaluation on all test nodes. With
+    ``--stage2-budget`` seconds, training stops there and the epoch is projected from s/step."""
+    import numpy as np
+    import torch
+
+    from spexphormer.nn import Spexphormer
+    from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes, receptive_field_warning, wide_args
+    from spexphormer.sampling import iterate_batches
+    from spexphormer.train import compute_metric, task_loss
+    from spexphormer.utils.memory import StageMeter
+
+    s2 = cfg.stage2
+    out = {"batch_size": s2.batch_size, "ks": list(s2.ks), "hidden": s2.hidden, "heads": s2.heads,
+           "layers": s2.num_layers, "receptive_field_bound": s2.batch_size * int(np.prod([k + 1 for k in s2.ks])),
+           "receptive_field_warning": receptive_field_warning(s2.batch_size, s2.ks, data.num_nodes),
+           "full_epoch": False, "evaluated": False, "preset_epochs": full.stage2.epochs}
+    res["stage2"] = out
+    train = data.train_mask.nonzero().view(-1)
+    test = data.test_mask.nonzero().view(-1)
+    steps_per_epoch = -(-train.numel() // s2.batch_size)
+    with StageMeter("cpu") as meter:
+        sampler = LayerSampler(scores, cfg, seed=0)
+        layers = sampler.sample(0)
+        out["sampling_seconds"] = round(sampler.seconds, 1)
+        torch.manual_seed(0)
+        model = Spexphormer(**wide_args(data, cfg))
+        opt = torch.optim.AdamW(model.parameters(), lr=s2.lr, weight_decay=s2.weight_decay)
+        model.train()
+        step_s, tic = [], time.perf_counter()
+        for batch in iterate_batches(train, s2.batch_size, layers, shuffle=True, seed=0):
+            t0 = time.perf_counter()
+            logits = model(data.x[batch.nodes], batch.index, batch.edge_type)
+            loss = task_loss(logits, data.y[batch.core], data.task)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s2.clip)
+            opt.step()
+            step_s.append(time.perf_counter() - t0)
+            if len(step_s) % 25 == 0:
+                out.update(steps=len(step_s), seconds_per_step=float(np.mean(step_s)))
+                _progress(res, args)
+            if args.stage2_budget and time.perf_counter() - tic > args.stage2_budget:
+                break
+        train_s = time.perf_counter() - tic
+        out.update(steps=len(step_s), steps_per_epoch=steps_per_epoch, full_epoch=len(step_s) == steps_per_epoch,
+                   seconds_per_step=float(np.mean(step_s)), train_seconds=round(train_s, 1),
+                   train_peak_rss_bytes=meter_peak())
+        _progress(res, args)
+        model.eval()
+        tic = time.perf_counter()
+        with torch.no_grad():
+            logits = predict_nodes(model, data.x, test, layers, s2.eval_batch_size or s2.batch_size, torch.device("cpu"))
+        out.update(evaluated=True, evaluated_test_nodes=int(test.numel()),
+                   eval_seconds=round(time.perf_counter() - tic, 1),
+                   test_metric=compute_metric(logits, data.y[test], data.task, data.metric))
+    epoch_train = train_s if out["full_epoch"] else out["seconds_per_step"] * steps_per_epoch
+    out.update(seconds_per_epoch=epoch_train + out["eval_seconds"], seconds_per_epoch_projected=not out["full_epoch"],
+               peak_rss_bytes=meter.peak_memory_bytes, baseline_rss_bytes=meter.baseline_bytes,
+               note="seconds_per_epoch = one training epoch + the evaluation of all test nodes",
+               projected_preset_seconds=(epoch_train + out["eval_seconds"]) * full.stage2.epochs)
+    return out
+
+
+def meter_peak() -> int:
+    from spexphormer.utils.memory import peak_rss
+    return peak_rss()
 
 
 def child_stage1(args) -> dict:
@@ -133,6 +200,23 @@ def child_stage1(args) -> dict:
             "peak_rss_bytes": meter.peak_memory_bytes, "baseline_rss_bytes": meter.baseline_bytes,
             "losses": [h["loss"] for h in r.fit.history], "val": [h["val"] for h in r.fit.history],
             "torch_threads": torch.get_num_threads(), "config": cfg.to_dict()["stage1"]}
+
+
+def child_accuracy(args) -> dict:
+    """Stage 1 on a named dataset with its preset, with one kernel: the scores' source of truth."""
+    import torch
+
+    from spexphormer.config import preset
+    from spexphormer.data import load_graph
+    from spexphormer.pipeline.stage1 import estimate
+
+    data = load_graph(args.dataset, root=args.data_root)
+    cfg = preset(args.dataset)
+    r = estimate(data, cfg, device="cpu", progress=False, fused=args.kernel == "csr")
+    return {"dataset": args.dataset, "kernel": args.kernel, "metric": data.metric, "val": r.fit.val,
+            "test": r.fit.test, "best_epoch": r.fit.best_epoch, "epochs": cfg.stage1.epochs,
+            "seconds_per_epoch": r.fit.seconds_per_epoch, "torch_threads": torch.get_num_threads(),
+            "split": "split 0 (shipped)", "seed": cfg.stage1.seed}
 
 
 def child_exphormer(args) -> dict:
@@ -178,7 +262,8 @@ def spawn(argv: list, log: Path, cap_bytes: int | None = None, timeout: float | 
 
 def run_size(args) -> dict:
     out = Path(args.json) if args.json else RESULTS / f"large_{args.shape}_{args.nodes or SHAPES[args.shape]['num_nodes']}.json"
-    argv = ["--child", "pipeline", "--shape", args.shape, "--stage1-epochs", args.stage1_epochs, "--json", out]
+    argv = ["--child", "pipeline", "--shape", args.shape, "--stage1-epochs", args.stage1_epochs,
+            "--stage2-budget", args.stage2_budget, "--json", out]
     if args.nodes:
         argv += ["--nodes", args.nodes]
     rc, wall = spawn(argv, out.with_suffix(".log"))
@@ -255,6 +340,26 @@ def run_exphormer(args) -> dict:
     return res
 
 
+def run_accuracy(args) -> dict:
+    out = Path(args.json) if args.json else RESULTS / "large_stage1_accuracy.json"
+    rows = []
+    for dataset in args.accuracy.split(","):
+        for kernel in ("edge_list", "csr"):
+            part = out.with_name(out.stem + f"_{dataset}_{kernel}.json")
+            rc, _ = spawn(["--child", "accuracy", "--dataset", dataset, "--data-root", args.data_root,
+                           "--kernel", kernel, "--json", part], part.with_suffix(".log"))
+            rows.append(json.loads(part.read_text()) if rc == 0 and part.exists() else
+                        {"dataset": dataset, "kernel": kernel, "failed": f"rc {rc}"})
+            save_json({"benchmark": "stage-1 accuracy, edge-list vs fused kernels", "runs": rows}, out)
+    res = {"benchmark": "stage-1 accuracy, edge-list vs fused kernels", "runs": rows, "machine": machine("cpu")}
+    save_json(res, out)
+    print(table([{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()
+                  if k in ("dataset", "kernel", "metric", "val", "test", "best_epoch", "seconds_per_epoch", "failed")}
+                 for r in rows], "stage 1 (the estimator's own task metric), preset, split 0, seed 0"))
+    print(f"wrote {out}")
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -262,24 +367,33 @@ def main(argv=None) -> int:
     p.add_argument("--shape", choices=sorted(SHAPES), default="planted")
     p.add_argument("--json", default=None, help="where to write the JSON")
     p.add_argument("--stage1-epochs", type=int, default=3)
+    p.add_argument("--stage2-budget", type=float, default=0,
+                   help="stop stage-2 training after this many seconds and project the epoch (0: whole epoch)")
     p.add_argument("--kernels", action="store_true", help="stage 1: edge-list vs fused CSR kernels")
     p.add_argument("--exphormer", action="store_true", help="full-batch Exphormer at growing sizes, capped")
     p.add_argument("--sizes", default="250000,500000,1000000,2000000,3000000")
     p.add_argument("--cap-gib", type=float, default=MAX_CAP_GIB, help=f"address-space cap (at most {MAX_CAP_GIB})")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per Exphormer size")
-    p.add_argument("--child", choices=["pipeline", "stage1", "exphormer"], help=argparse.SUPPRESS)
+    p.add_argument("--accuracy", metavar="DATASETS", default=None,
+                   help="stage-1 accuracy with both kernels on named datasets, e.g. minesweeper,tolokers")
+    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    p.add_argument("--dataset", help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["pipeline", "stage1", "exphormer", "accuracy"], help=argparse.SUPPRESS)
     p.add_argument("--kernel", choices=["edge_list", "csr"], default="csr", help=argparse.SUPPRESS)
     p.add_argument("--network-nodes", type=int, default=3_000_000, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         from spexphormer.utils.device import set_threads
         set_threads(1)
-        res = {"pipeline": child_pipeline, "stage1": child_stage1, "exphormer": child_exphormer}[args.child](args)
+        res = {"pipeline": child_pipeline, "stage1": child_stage1, "exphormer": child_exphormer,
+               "accuracy": child_accuracy}[args.child](args)
         if args.json:
             save_json(res, Path(args.json))
         print(json.dumps({k: v for k, v in res.items() if k not in ("preset", "config")}, default=str))
         return 0
-    if args.kernels:
+    if args.accuracy:
+        run_accuracy(args)
+    elif args.kernels:
         args.nodes = args.nodes or 1_000_000
         args.stage1_epochs = min(args.stage1_epochs, 2)
         run_kernels(args)
