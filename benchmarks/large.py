@@ -21,7 +21,9 @@ Two comparisons, each in child processes of its own:
 
 * ``--kernels``: stage 1 at ``--nodes`` (default 1M, degree 20, 128 features, the default
   4-layer preset: the setting of ``benchmarks/scaling.py``) with the edge-list kernels and with
-  the fused CSR kernels, same threads, one after the other in one run.
+  the fused CSR kernels, same threads, one after the other in one run; then one child that
+  times a forward + backward of the attention alone with each kernel, alternated, in CPU
+  seconds (robust to a busy machine's scheduling).
 * ``--accuracy minesweeper,tolokers``: stage 1 with each kernel on real datasets (their presets,
   split 0, seed 0): the test metric at the best validation epoch must agree.
 * ``--exphormer``: full-batch Exphormer (the stage-2 network of the large-graph preset) at
@@ -193,9 +195,10 @@ def child_stage1(args) -> dict:
     data, spec, _ = make_graph(args.shape, args.nodes)
     cfg = preset(None).override([f"stage1.epochs={args.stage1_epochs}", "run.device=cpu"])
     graph = augment_graph(data, cfg)
+    cpu0 = time.process_time()
     with StageMeter("cpu") as meter:
         r = estimate(data, cfg, device="cpu", graph=graph, progress=False, fused=args.kernel == "csr")
-    return {"kernel": args.kernel, "nodes": data.num_nodes, "edges": int(data.num_edges),
+    return {"kernel": args.kernel, "cpu_seconds": time.process_time() - cpu0, "nodes": data.num_nodes, "edges": int(data.num_edges),
             "augmented_edges": graph.num_edges, "epochs": cfg.stage1.epochs,
             "seconds_per_epoch": r.fit.seconds_per_epoch, "epoch_seconds": [h["seconds"] for h in r.fit.history],
             "peak_rss_bytes": meter.peak_memory_bytes, "baseline_rss_bytes": meter.baseline_bytes,
@@ -218,6 +221,41 @@ def child_accuracy(args) -> dict:
             "test": r.fit.test, "best_epoch": r.fit.best_epoch, "epochs": cfg.stage1.epochs,
             "seconds_per_epoch": r.fit.seconds_per_epoch, "torch_threads": torch.get_num_threads(),
             "split": "split 0 (shipped)", "seed": cfg.stage1.seed}
+
+
+def child_kernel(args) -> dict:
+    """One forward + backward of ``ScoreAttention`` (width 4, 1 head) on the augmented graph with
+    each kernel, alternated, in this one process: CPU seconds (``time.process_time``, which a
+    busy machine's scheduling does not inflate) and wall seconds."""
+    import torch
+
+    from spexphormer.config import preset
+    from spexphormer.nn import ScoreAttention
+    from spexphormer.nn.csr_attention import CSRGraph
+    from spexphormer.pipeline.stage1 import augment_graph
+
+    data, spec, _ = make_graph(args.shape, args.nodes)
+    graph = augment_graph(data, preset(None))
+    del data
+    tic = time.process_time()
+    csr = CSRGraph.from_graph(graph)
+    build = time.process_time() - tic
+    torch.manual_seed(0)
+    attn = ScoreAttention(4)
+    x = torch.randn(graph.num_nodes, 4, requires_grad=True)
+    times = {"edge_list": [], "csr": []}
+    for rep in range(args.repeats):
+        for name, kw in (("edge_list", {}), ("csr", {"csr": csr})):
+            c0, w0 = time.process_time(), time.perf_counter()
+            out, _ = attn(x, graph.edge_index, graph.edge_type, 0.9, **kw)
+            out.square().sum().backward()
+            times[name].append((time.process_time() - c0, time.perf_counter() - w0))
+            x.grad = None
+            attn.zero_grad()
+    cpu = {k: min(c for c, _ in v) for k, v in times.items()}
+    return {"nodes": graph.num_nodes, "augmented_edges": graph.num_edges, "csr_build_cpu_seconds": build,
+            "csr_bytes": csr.nbytes, "times_cpu_wall": times, "best_cpu_seconds": cpu,
+            "speedup_cpu": cpu["edge_list"] / cpu["csr"]}
 
 
 def child_exphormer(args) -> dict:
@@ -290,6 +328,10 @@ def run_kernels(args) -> dict:
                           "--stage1-epochs", args.stage1_epochs, "--json", part], part.with_suffix(".log"))
         runs[kernel] = json.loads(part.read_text()) if rc == 0 and part.exists() else {"failed": f"rc {rc}"}
         runs[kernel]["child_wall_seconds"] = round(wall, 1)
+    part = out.with_name(out.stem + "_attention.json")
+    rc, _ = spawn(["--child", "kernel", "--shape", "planted", "--nodes", args.nodes, "--json", part],
+                  part.with_suffix(".log"))
+    runs["attention_only"] = json.loads(part.read_text()) if rc == 0 and part.exists() else {"failed": f"rc {rc}"}
     res = {"benchmark": "stage-1 kernels", "nodes": args.nodes, "runs": runs, "machine": machine("cpu")}
     old, new = runs["edge_list"], runs["csr"]
     if "seconds_per_epoch" in old and "seconds_per_epoch" in new:
@@ -299,10 +341,13 @@ def run_kernels(args) -> dict:
     save_json(res, out)
     rows = [{"kernel": k, "s/epoch": f"{r.get('seconds_per_epoch', math.nan):.1f}",
              "peak RSS": fmt_bytes(r.get("peak_rss_bytes", 0)), "val per epoch": r.get("val", r.get("failed"))}
-            for k, r in runs.items()]
+            for k, r in runs.items() if k != "attention_only"]
     print(table(rows, f"stage 1 at {args.nodes:,} nodes: edge-list vs fused CSR kernels"))
     if "speedup" in res:
         print(f"speed-up {res['speedup']:.1f}x, peak RSS {res['memory_ratio']:.2f}x lower")
+    if "speedup_cpu" in runs["attention_only"]:
+        print(f"attention forward+backward alone, CPU seconds: {runs['attention_only']['best_cpu_seconds']} "
+              f"({runs['attention_only']['speedup_cpu']:.1f}x)")
     print(f"wrote {out}")
     return res
 
@@ -382,7 +427,8 @@ def main(argv=None) -> int:
                    help="stage-1 accuracy with both kernels on named datasets, e.g. minesweeper,tolokers")
     p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     p.add_argument("--dataset", help=argparse.SUPPRESS)
-    p.add_argument("--child", choices=["pipeline", "stage1", "exphormer", "accuracy"], help=argparse.SUPPRESS)
+    p.add_argument("--repeats", type=int, default=2, help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["pipeline", "stage1", "exphormer", "accuracy", "kernel"], help=argparse.SUPPRESS)
     p.add_argument("--kernel", choices=["edge_list", "csr"], default="csr", help=argparse.SUPPRESS)
     p.add_argument("--network-nodes", type=int, default=3_000_000, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -390,7 +436,7 @@ def main(argv=None) -> int:
         from spexphormer.utils.device import set_threads
         set_threads(1)
         res = {"pipeline": child_pipeline, "stage1": child_stage1, "exphormer": child_exphormer,
-               "accuracy": child_accuracy}[args.child](args)
+               "accuracy": child_accuracy, "kernel": child_kernel}[args.child](args)
         if args.json:
             save_json(res, Path(args.json))
         print(json.dumps({k: v for k, v in res.items() if k not in ("preset", "config")}, default=str))

@@ -17,6 +17,10 @@ exactly enough for :math:`c \le` ``MAX_CLAMP``. Rows are packed so that each edg
 node record at random: ``kv[j] = (k_j, v_j)`` on the destination side and
 ``rec[i] = (q_i, g_i, 1/Z_i, \langle g_i, o_i\rangle)`` on the source side (``g`` the gradient
 of ``o``); everything per edge is recomputed from them, so nothing per edge is stored.
+
+The kernels are compiled with ``fastmath``: the exponential, one per edge and pass, costs about
+half as much (measured: 0.20 -> 0.08 CPU seconds per 5.1M exponentials); the sums may be
+reassociated, which changes results only by rounding and does not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ BLOCK = 4096
 MAX_CLAMP = 300.0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def csr_forward(ptr, src, etype, q, kv, scale, bias, inv_temp, clamp, alpha, out, denom):
     """Fills ``alpha`` (E, H), ``out`` (N, H, d) and ``denom`` (N, H) = :math:`Z`."""
     n, H, d = q.shape
@@ -61,7 +65,7 @@ def csr_forward(ptr, src, etype, q, kv, scale, bias, inv_temp, clamp, alpha, out
             denom[i, h] = total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def csr_backward_dst(ptr, src, etype, q, kv, scale, bias, inv_temp, clamp, rec, grad_q,
                      grad_scale_parts, grad_bias_parts):
     """Destination side of the backward pass: ``grad_q`` and per-block partial sums of the
@@ -94,7 +98,7 @@ def csr_backward_dst(ptr, src, etype, q, kv, scale, bias, inv_temp, clamp, rec, 
                         grad_q[i, h, c] += ds * kv[j, h, c]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def csr_backward_src(src_ptr, src_dst, src_type, kv, scale, bias, inv_temp, clamp, rec,
                      grad_k, grad_v):
     """Source side of the backward pass: ``grad_k[j]`` and ``grad_v[j]`` from the edges leaving
