@@ -75,12 +75,14 @@ class AttentionScoreEstimator(TransformerBackbone):
         csr=None,
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         h = self.encoder(x)  # [N, d_s]
-        scores = []
-        for layer in self.layers:
+        # Written layer by layer into one buffer: no list of L rows plus a stacked copy.
+        scores = x.new_empty(len(self.layers), edge_index.size(1), dtype=torch.float32) if return_scores else None
+        for i, layer in enumerate(self.layers):
             h, alpha = layer(h, edge_index, edge_type, temperature, csr=csr)  # [N, d_s], [E, H]
             if return_scores:
-                scores.append(alpha.detach().mean(dim=-1).float())  # [E]
+                scores[i] = alpha.detach().mean(dim=-1)  # [E], heads averaged
+            del alpha
         logits = self.head(h)  # [N, out]
         if return_scores:
-            return logits, torch.stack(scores)  # [L, E]
+            return logits, scores  # [L, E]
         return logits
