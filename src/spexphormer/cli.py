@@ -23,6 +23,7 @@ EPILOG = """examples:
   spexphormer predict --checkpoint runs/minesweeper/seed0/model.pt --out predictions.csv
   spexphormer analyze consistency --dataset actor --widths 4,8,16,32,64
   spexphormer config --dataset tolokers --set stage2.batch_size=2000
+  spexphormer config --dataset tolokers --format yaml > tolokers.yaml
 """
 
 
@@ -43,7 +44,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set stage2.batch_size=5000 (repeatable; "
                         "`spexphormer config` lists the keys)")
-    p.add_argument("--config", metavar="FILE", help="a JSON file of {section: {key: value}} overrides")
+    p.add_argument("--config", metavar="FILE", help="a YAML (.yaml/.yml) or JSON file of {section: {key: value}} "
+                                                    "values, e.g. from `spexphormer config --format yaml`")
     p.add_argument("--preset", metavar="NAME", help="use another dataset's preset (default: the dataset's own)")
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda[:N]")
 
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the resolved configuration (preset + overrides)")
     _graph_args(p, required=False)
     _config_args(p)
+    p.add_argument("--format", choices=["text", "json", "yaml"], default="text",
+                   help="text (default), or a file that --config reads back: json or yaml")
 
     p = sub.add_parser("estimate", help="stage 1: train the attention score estimator, write a scores file")
     _graph_args(p), _config_args(p), _run_args(p)
@@ -126,6 +130,7 @@ def _load_graph(args, required: bool = True, split: int | None = None):
 def _config(args):
     """Preset (of --preset, else of --dataset) + --config file + --set overrides + flags."""
     from spexphormer.config import PRESETS, preset
+    from spexphormer.config_files import apply_config_file
     from spexphormer.errors import ConfigError
     from spexphormer.utils.device import set_threads
     if args.preset and args.preset not in PRESETS:
@@ -133,13 +138,7 @@ def _config(args):
     name = args.preset or args.dataset
     cfg = preset(name)
     if args.config:
-        try:
-            overrides = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read config file {args.config}: {exc}") from None
-        if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
-            raise ConfigError(f"config file {args.config} must hold {{section: {{key: value}}}}")
-        cfg = cfg.override({f"{s}.{k}": v for s, kv in overrides.items() for k, v in kv.items()})
+        cfg = apply_config_file(cfg, args.config)
     cfg = cfg.override(args.overrides)
     extra: dict = {}
     if getattr(args, "seeds", None) is not None:
@@ -175,7 +174,8 @@ def cmd_info(args) -> None:
 
 
 def cmd_config(args) -> None:
-    print(_config(args).format())
+    from spexphormer.config_files import dump_config
+    print(dump_config(_config(args), args.format))
 
 
 def cmd_estimate(args) -> None:
