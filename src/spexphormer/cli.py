@@ -21,6 +21,7 @@ EPILOG = """examples:
   spexphormer train --dataset minesweeper --scores runs/minesweeper/scores-<key>.pt
   spexphormer train --dataset minesweeper --model exphormer --seeds 1
   spexphormer predict --checkpoint runs/minesweeper/seed0/model.pt --out predictions.csv
+  spexphormer predict --checkpoint runs/mygraph/seed0/model.pt --data grown.pt --out new-nodes.csv
   spexphormer analyze consistency --dataset actor --widths 4,8,16,32,64
   spexphormer config --dataset tolokers --set stage2.batch_size=2000
   spexphormer config --dataset tolokers --format yaml > tolokers.yaml
@@ -89,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     _graph_args(p), _config_args(p), _run_args(p)
     p.add_argument("--scores", metavar="FILE", help="reuse this scores file instead of running stage 1")
 
-    p = sub.add_parser("predict", help="predictions of a trained checkpoint for all or some nodes")
+    p = sub.add_parser("predict", help="predictions of a trained checkpoint for all or some nodes; on a graph "
+                                       "that has grown (--data), for its new nodes")
     p.add_argument("--checkpoint", required=True, metavar="FILE")
     _graph_args(p, required=False)
     p.add_argument("--scores", metavar="FILE", help="scores file (default: the one the checkpoint was trained on)")
