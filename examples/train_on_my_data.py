@@ -17,7 +17,7 @@ edge_index = stochastic_blockmodel_graph([250] * 4, torch.full((4, 4), 0.004) + 
 x = torch.nn.functional.one_hot(y, 4).float() + 1.5 * torch.randn(1000, 4)
 data = from_pyg(Data(x=x, y=y, edge_index=edge_index), name="my-graph")   # seeded 60/20/20 split
 
-cfg = preset(None).override(["run.seeds=1", "stage1.epochs=30", "stage2.epochs=30", "graph.exp_deg=3",
+cfg = preset(None).override(["run.seeds=1", "stage1.epochs=20", "stage2.epochs=20", "graph.exp_deg=3",
                              "stage2.batch_size=256", "stage2.ks=6,4,4,4"])
 results = run(data, cfg, out="runs/my-graph", progress=False)
 print(results_table(results))
