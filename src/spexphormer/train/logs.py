@@ -31,7 +31,7 @@ from spexphormer.utils.io import atomic_write
 HEARTBEAT_SECONDS = 60.0
 METRIC_KEYS = ("train", "val", "test")
 
-__all__ = ["EpochLogger", "plot_curves"]
+__all__ = ["EpochLogger", "bars_wanted", "plot_curves"]
 
 
 def _is_terminal(stream) -> bool:
@@ -39,6 +39,11 @@ def _is_terminal(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def bars_wanted(progress: bool, stream=None) -> bool:
+    """Whether to draw a progress bar: asked for, and ``stream`` (default stderr) is a terminal."""
+    return bool(progress) and _is_terminal(stream if stream is not None else sys.stderr)
 
 
 def _tensorboard_writer(folder: Path, name: str):
@@ -66,7 +71,7 @@ class EpochLogger:
         self.desc, self.epochs, self.records = desc, epochs, []
         self.stream = stream if stream is not None else sys.stderr
         self.bar = tqdm(total=epochs, desc=desc, leave=False, dynamic_ncols=True, file=self.stream,
-                        disable=not (progress and _is_terminal(self.stream)))
+                        disable=not bars_wanted(progress, self.stream))
         self.lines = progress and self.bar.disable
         self._start = self._last_line = time.perf_counter()
         self._jsonl = self._csv = self._csv_writer = self._tb = None
