@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+
 from spexphormer.train.logs import EpochLogger
 from spexphormer.train.schedule import cosine_with_warmup
 
