@@ -121,7 +121,7 @@ class EpochLogger:
         if self._tb is not None:
             self._tb.close()
         if self.curves_path is not None and self.records:
-            plot_curves(self.records, self.curves_path, title=self.desc)
+            plot_curves(self.records, self.curves_path, title=self.desc, best_epoch=best_epoch)
         if self.lines and best_epoch is not None:
             self._line(f"{len(self.records)} epochs in {time.perf_counter() - self._start:.1f} s, "
                        f"best val {val:.4f} at epoch {best_epoch}, test {test:.4f}")
@@ -138,8 +138,9 @@ class EpochLogger:
         print(f"{self.desc}: {text}", file=self.stream, flush=True)
 
 
-def plot_curves(records: list[dict], path: str | Path, title: str = "") -> Path:
-    """``path`` (PNG, written atomically): loss per epoch, and each of train/val/test metrics."""
+def plot_curves(records: list[dict], path: str | Path, title: str = "", best_epoch: int | None = None) -> Path:
+    """``path`` (PNG, written atomically): loss per epoch, and each of train/val/test metrics;
+    a dashed line marks ``best_epoch`` (the best validation epoch, whose weights are kept)."""
     from matplotlib.figure import Figure
 
     epochs = [r["epoch"] for r in records]
@@ -151,6 +152,10 @@ def plot_curves(records: list[dict], path: str | Path, title: str = "") -> Path:
         if any(key in r for r in records):
             metric_ax.plot(epochs, [r.get(key, math.nan) for r in records], label=key)
     metric_ax.set(xlabel="epoch", ylabel="metric", title="metrics")
+    if best_epoch is not None and best_epoch >= 0:
+        for ax in (loss_ax, metric_ax):
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=0.8)
+        metric_ax.plot([], [], color="grey", linestyle="--", linewidth=0.8, label="best val")
     if metric_ax.lines:
         metric_ax.legend()
     if title:
