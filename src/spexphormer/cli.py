@@ -21,8 +21,10 @@ EPILOG = """examples:
   spexphormer train --dataset minesweeper --scores runs/minesweeper/scores-<key>.pt
   spexphormer train --dataset minesweeper --model exphormer --seeds 1
   spexphormer predict --checkpoint runs/minesweeper/seed0/model.pt --out predictions.csv
+  spexphormer predict --checkpoint runs/mygraph/seed0/model.pt --data grown.pt --out new-nodes.csv
   spexphormer analyze consistency --dataset actor --widths 4,8,16,32,64
   spexphormer config --dataset tolokers --set stage2.batch_size=2000
+  spexphormer config --dataset tolokers --format yaml > tolokers.yaml
 """
 
 
@@ -44,7 +46,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set stage2.batch_size=5000 (repeatable; "
                         "`spexphormer config` lists the keys)")
-    p.add_argument("--config", metavar="FILE", help="a JSON file of {section: {key: value}} overrides")
+    p.add_argument("--config", metavar="FILE", help="a YAML (.yaml/.yml) or JSON file of {section: {key: value}} "
+                                                    "values, e.g. from `spexphormer config --format yaml`")
     p.add_argument("--preset", metavar="NAME", help="use another dataset's preset (default: the dataset's own)")
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda[:N]")
 
@@ -73,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the resolved configuration (preset + overrides)")
     _graph_args(p, required=False)
     _config_args(p)
+    p.add_argument("--format", choices=["text", "json", "yaml"], default="text",
+                   help="text (default), or a file that --config reads back: json or yaml")
 
     p = sub.add_parser("estimate", help="stage 1: train the attention score estimator, write a scores file")
     _graph_args(p), _config_args(p), _run_args(p)
@@ -86,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     _graph_args(p), _config_args(p), _run_args(p)
     p.add_argument("--scores", metavar="FILE", help="reuse this scores file instead of running stage 1")
 
-    p = sub.add_parser("predict", help="predictions of a trained checkpoint for all or some nodes")
+    p = sub.add_parser("predict", help="predictions of a trained checkpoint for all or some nodes; on a graph "
+                                       "that has grown (--data), for its new nodes")
     p.add_argument("--checkpoint", required=True, metavar="FILE")
     _graph_args(p, required=False)
     p.add_argument("--scores", metavar="FILE", help="scores file (default: the one the checkpoint was trained on)")
@@ -127,6 +133,7 @@ def _load_graph(args, required: bool = True, split: int | None = None):
 def _config(args):
     """Preset (of --preset, else of --dataset) + --config file + --set overrides + flags."""
     from spexphormer.config import PRESETS, preset
+    from spexphormer.config_files import apply_config_file
     from spexphormer.errors import ConfigError
     from spexphormer.utils.device import set_threads
     if args.preset and args.preset not in PRESETS:
@@ -134,13 +141,7 @@ def _config(args):
     name = args.preset or args.dataset
     cfg = preset(name)
     if args.config:
-        try:
-            overrides = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read config file {args.config}: {exc}") from None
-        if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
-            raise ConfigError(f"config file {args.config} must hold {{section: {{key: value}}}}")
-        cfg = cfg.override({f"{s}.{k}": v for s, kv in overrides.items() for k, v in kv.items()})
+        cfg = apply_config_file(cfg, args.config)
     cfg = cfg.override(args.overrides)
     extra: dict = {}
     if getattr(args, "seeds", None) is not None:
@@ -176,7 +177,8 @@ def cmd_info(args) -> None:
 
 
 def cmd_config(args) -> None:
-    print(_config(args).format())
+    from spexphormer.config_files import dump_config
+    print(dump_config(_config(args), args.format))
 
 
 def cmd_estimate(args) -> None:

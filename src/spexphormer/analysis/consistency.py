@@ -39,6 +39,7 @@ from spexphormer.analysis.measures import energy_distance, random_logit_scores, 
 from spexphormer.config import Config, replace_section
 from spexphormer.errors import ConfigError
 from spexphormer.pipeline.stage1 import augment_graph, estimate
+from spexphormer.train.logs import bars_wanted
 from spexphormer.utils.device import resolve_device
 from spexphormer.utils.io import atomic_write, save_json
 from spexphormer.utils.table import format_table
@@ -138,7 +139,7 @@ def run_consistency(
         "settings": {},
     }
     start = time.perf_counter()
-    bar = tqdm(total=len(flags) * len(widths), desc="consistency", unit="net", disable=not progress,
+    bar = tqdm(total=len(flags) * len(widths), desc="consistency", unit="net", disable=not bars_wanted(progress),
                dynamic_ncols=True)
     try:
         for flag in flags:

@@ -11,12 +11,14 @@ from spexphormer.data.named import list_datasets
 from spexphormer.data.registry import DATASETS, DatasetSpec
 from spexphormer.data.roots import resolve_root
 from spexphormer.data.synthetic import planted_partition
+from spexphormer.data.user_data import from_pyg
 from spexphormer.data.validate import validate_graph
 
 __all__ = [
     "DATASETS",
     "DatasetSpec",
     "describe",
+    "from_pyg",
     "list_datasets",
     "load_graph",
     "planted_partition",

@@ -18,3 +18,4 @@ from spexphormer.graph.fingerprint import (  # noqa: F401
     split_fingerprint,
     split_identity,
 )
+from spexphormer.graph.transform import ExpanderAugment, augmented_graph_of  # noqa: F401

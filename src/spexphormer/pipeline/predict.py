@@ -13,6 +13,7 @@ from spexphormer.config import Config
 from spexphormer.errors import CheckpointError, DataError
 from spexphormer.graph import describe_split, graph_fingerprint, same_split, split_identity
 from spexphormer.nn import Exphormer, Spexphormer
+from spexphormer.pipeline.grown import is_new_graph, predict_grown
 from spexphormer.pipeline.stage1 import augment_graph
 from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes
 from spexphormer.scores import Scores
@@ -44,7 +45,9 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
             device: torch.device | str = "cpu", seed: int = 0) -> dict:
     """Logits of ``nodes`` (default all) under a checkpoint.
 
-    Spexphormer predictions use one graph sampled from the scores file with ``seed``.
+    Spexphormer predictions use one graph sampled from the scores file with ``seed``. On a graph
+    other than the training graph (e.g. one that has grown) the checkpoint's estimator scores it
+    first, and ``nodes`` defaults to the new nodes (:mod:`spexphormer.pipeline.grown`).
 
     Returns:
         ``{"nodes": LongTensor [n], "logits": Tensor [n, out], "task": str}``
@@ -52,6 +55,8 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
     ckpt = load_checkpoint(checkpoint)
     if ckpt["kind"] not in MODELS:
         raise CheckpointError(f"unknown model kind {ckpt['kind']!r} in {checkpoint}")
+    if is_new_graph(ckpt, data):  # e.g. the training graph with new nodes: score it afresh
+        return predict_grown(ckpt, data, nodes, device, seed)
     data = _graph_from(ckpt, data, data_root)
     cfg, device = Config.from_dict(ckpt["config"]), torch.device(device)
     model = MODELS[ckpt["kind"]](**ckpt["model_args"])

@@ -22,7 +22,8 @@ from torch_geometric.data import Data
 from spexphormer.config import Config
 from spexphormer.graph import graph_fingerprint, split_identity
 from spexphormer.pipeline.exphormer import train_exphormer
-from spexphormer.pipeline.stage1 import estimate
+from spexphormer.pipeline.grown import feature_signature, read_estimator, save_estimator
+from spexphormer.pipeline.stage1 import estimate, estimator_args
 from spexphormer.pipeline.stage2 import train_wide
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import save_checkpoint
@@ -71,6 +72,7 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     with StageMeter(device) as meter:
         result = estimate(data, cfg, out=path, device=device, log_path=out / "stage1.jsonl", progress=progress)
+    save_estimator(path, result.model, estimator_args(data, cfg), result.scores, data, cfg)  # for grown graphs
     return result.scores, {"reused": None, **result.scores.metrics, **meter.as_dict(),
                            "seconds_per_epoch": result.fit.seconds_per_epoch, "scores_file": str(path.resolve())}
 
@@ -82,6 +84,8 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
     out.mkdir(parents=True, exist_ok=True)
     results = _header(data, cfg, device, "spexphormer")
     scores, stage1 = obtain_scores(data, cfg, out, device, scores_path, progress)
+    grown = {"estimator": read_estimator(stage1["scores_file"]), "features": feature_signature(data.x),
+             "num_nodes": data.num_nodes}  # what predictions on a grown graph need
     tests, vals, seconds, peaks, working, per_epoch = [], [], 0.0, [], [], []
     for seed in results["seeds"]:
         with StageMeter(device) as meter:
@@ -93,7 +97,7 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
                                                             "metric": data.metric,
                                                             "source": getattr(data, "source", None),
                                                             "split": scores.split,
-                                                            "scores_file": stage1["scores_file"]})
+                                                            "scores_file": stage1["scores_file"], **grown})
         tests.append(res.fit.test), vals.append(res.fit.val)
         seconds += meter.seconds
         peaks.append(meter.peak_memory_bytes), working.append(meter.working_bytes)
@@ -124,7 +128,8 @@ def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device
         save_checkpoint(out / f"seed{seed}" / "model.pt", "exphormer", res.model_args, res.fit.state_dict,
                         fingerprint, cfg.to_dict(), {"seed": seed, "val": res.fit.val, "test": res.fit.test, "task": data.task,
                          "metric": data.metric, "source": getattr(data, "source", None),
-                         "split": split_identity(data)})
+                         "split": split_identity(data), "features": feature_signature(data.x),
+                         "num_nodes": data.num_nodes})
         tests.append(res.fit.test), vals.append(res.fit.val)
         seconds += meter.seconds
         peaks.append(meter.peak_memory_bytes), working.append(meter.working_bytes)

@@ -10,7 +10,7 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
-from spexphormer.graph import AugmentedGraph, augment, graph_fingerprint, split_identity
+from spexphormer.graph import AugmentedGraph, ExpanderAugment, graph_fingerprint, split_identity
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.scores import Scores
@@ -26,9 +26,8 @@ class Stage1Result:
 
 
 def augment_graph(data: Data, cfg: Config) -> AugmentedGraph:
-    """The augmented attention graph of ``data`` under ``cfg.graph``."""
-    g = cfg.graph
-    return augment(data.edge_index, data.num_nodes, g.exp_deg, g.seed, g.expander_candidates)
+    """The augmented attention graph of ``data`` under ``cfg.graph`` (via :class:`ExpanderAugment`)."""
+    return ExpanderAugment.from_config(cfg.graph).augmented_graph(data)
 
 
 def estimator_args(data: Data, cfg: Config) -> dict:

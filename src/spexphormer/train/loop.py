@@ -9,7 +9,6 @@ model selection, the progress bar and the per-epoch log.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,8 +17,8 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from spexphormer.train.logs import EpochLogger
 from spexphormer.train.schedule import cosine_with_warmup
 
 Optimize = Callable[[Tensor], None]
@@ -62,7 +61,9 @@ def fit(
             per optimisation step (zero-grad, backward, clip, step are done there).
         evaluate: ``evaluate(epoch) -> {"train": .., "val": .., "test": ..}`` metrics, higher is better.
         epoch_info: extra values to log per epoch (e.g. the temperature).
-        log_path: JSON-lines file, one record per epoch (written as training goes).
+        log_path: JSON-lines file, one record per epoch (written as training goes); a CSV, the
+            TensorBoard events and the curves go beside it (:class:`~spexphormer.train.logs.EpochLogger`).
+        progress: a bar on a terminal, a line per stage when stderr goes to a file.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = cosine_with_warmup(optimizer, warmup_epochs, epochs)
@@ -74,15 +75,11 @@ def fit(
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
 
-    log = None
-    if log_path is not None:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "w")
+    logger = EpochLogger(log_path, desc, epochs, progress)
     best = FitResult(best_epoch=-1, val=-math.inf, test=math.nan)
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     try:
-        for epoch in bar:
+        for epoch in range(epochs):
             tic = time.perf_counter()
             info = epoch_info(epoch) if epoch_info else {}
             model.train()
@@ -99,14 +96,9 @@ def fit(
             if val > best.val or best.best_epoch < 0:
                 best.best_epoch, best.val, best.test = epoch, val, scores.get("test", math.nan)
                 best.state_dict = copy.deepcopy(model.state_dict())
-            if log is not None:
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-            bar.set_postfix(loss=f"{loss:.4f}", val=f"{val:.4f}", best=f"{best.val:.4f}")
+            logger.log(record, best=best.val)
     finally:
-        bar.close()
-        if log is not None:
-            log.close()
+        logger.close(best.best_epoch, best.val, best.test)
     best.seconds = time.perf_counter() - start
     if best.state_dict is not None:
         model.load_state_dict(best.state_dict)

@@ -1,0 +1,136 @@
+"""Predictions on a graph that has grown since training.
+
+A Spexphormer checkpoint carries the Attention Score Estimator that made its scores (weights,
+constructor arguments, export temperature) and a description of the training features. On a
+new graph with the same kind of features this module rebuilds the augmented graph (a fresh
+expander, ``cfg.graph``), scores its edges with the saved estimator, samples the per-layer
+graphs from those scores, and runs the trained wide network, by default on the nodes added
+since training (ids from the training graph's node count on).
+
+Output files beside a scores file ``DIR/scores-<key>.pt``: ``DIR/estimator-<key>.pt``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from spexphormer.config import Config
+from spexphormer.errors import CheckpointError, DataError
+from spexphormer.graph import graph_fingerprint
+from spexphormer.nn import AttentionScoreEstimator, Exphormer, Spexphormer
+from spexphormer.pipeline.stage1 import augment_graph
+from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes
+from spexphormer.scores import Scores
+from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["feature_signature", "check_features", "estimator_path", "save_estimator", "read_estimator",
+           "is_new_graph", "predict_grown"]
+
+
+def feature_signature(x: Tensor) -> dict:
+    """Width and kind of node features: ``binary`` (all values 0 or 1) or ``real``."""
+    binary = bool(((x == 0) | (x == 1)).all()) if x.numel() else True
+    return {"width": int(x.size(1)), "kind": "binary" if binary else "real", "dtype": str(x.dtype)}
+
+
+def check_features(expected: dict, x: Tensor) -> None:
+    """Refuse features that the trained networks cannot read (a one-line :class:`DataError`)."""
+    got = feature_signature(x)
+    if got["width"] != expected["width"]:
+        raise DataError(f"the graph has {got['width']} features per node, the checkpoint was trained "
+                        f"on {expected['width']}")
+    if expected.get("kind") == "binary" and got["kind"] != "binary":
+        raise DataError("the checkpoint was trained on binary (0/1) features, this graph has other values")
+
+
+def estimator_path(scores_path: str | os.PathLike) -> Path:
+    """``DIR/estimator-<key>.pt`` beside ``DIR/scores-<key>.pt``."""
+    path = Path(scores_path)
+    return path.with_name(path.name.replace("scores", "estimator", 1) if "scores" in path.name
+                          else f"estimator-{path.name}")
+
+
+def save_estimator(scores_path: str | os.PathLike, model: AttentionScoreEstimator, model_args: dict,
+                   scores: Scores, data: Data, cfg: Config) -> Path:
+    """Write the estimator beside its scores file (atomically)."""
+    return save_checkpoint(estimator_path(scores_path), "estimator", model_args,
+                           {k: v.detach().cpu() for k, v in model.state_dict().items()}, scores.fingerprint,
+                           cfg.to_dict(), {"temperature": float(scores.temperature),
+                                           "features": feature_signature(data.x)})
+
+
+def read_estimator(scores_path: str | os.PathLike | None) -> dict | None:
+    """What a wide checkpoint keeps of the estimator beside ``scores_path``; None if there is none."""
+    if not scores_path or not estimator_path(scores_path).is_file():
+        return None
+    ckpt = load_checkpoint(estimator_path(scores_path))
+    return {"model_args": ckpt["model_args"], "state_dict": ckpt["state_dict"],
+            "temperature": ckpt["meta"]["temperature"]}
+
+
+def is_new_graph(ckpt: dict, data: Data | None) -> bool:
+    """True when ``data`` is given and is not the graph the checkpoint was trained on."""
+    return data is not None and \
+        graph_fingerprint(data.edge_index, data.num_nodes, data.num_features) != ckpt["fingerprint"]
+
+
+def _load(cls, args: dict, state: dict, what: str):
+    model = cls(**args)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{what} weights do not fit the model: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+def _nodes(ckpt: dict, data: Data, nodes) -> Tensor:
+    if nodes is None:
+        trained = ckpt["meta"].get("num_nodes")
+        start = trained if trained is not None and trained < data.num_nodes else 0
+        return torch.arange(start, data.num_nodes)
+    ids = torch.as_tensor(nodes, dtype=torch.long)
+    if ids.numel() and (ids.min() < 0 or ids.max() >= data.num_nodes):
+        raise DataError(f"node ids must be in 0..{data.num_nodes - 1}")
+    return ids
+
+
+def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str = "cpu", seed: int = 0) -> dict:
+    """Logits on a graph other than the training graph (see the module docstring).
+
+    Returns:
+        ``{"nodes": LongTensor [n], "logits": Tensor [n, out], "task": str}``
+
+    Raises:
+        CheckpointError: A Spexphormer checkpoint without its estimator.
+        DataError: Features of another width or kind; node ids out of range.
+    """
+    kind, device = ckpt["kind"], torch.device(device)
+    if kind == "spexphormer" and not ckpt["meta"].get("estimator"):
+        raise CheckpointError("the checkpoint was trained on another graph and holds no estimator to score "
+                              "a new one (retrain with this version, or give the training graph)")
+    expected = ckpt["meta"].get("features") or {"width": ckpt["model_args"]["in_dim"]}
+    check_features(expected, data.x)
+    ids, cfg = _nodes(ckpt, data, nodes), Config.from_dict(ckpt["config"])
+    graph = augment_graph(data, cfg)
+    x = data.x.to(device)
+    with torch.no_grad():
+        if kind == "exphormer":
+            model = _load(Exphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
+            logits = model(x, graph.edge_index.to(device), graph.edge_type.to(device))[ids.to(device)].cpu()
+        else:
+            est = ckpt["meta"]["estimator"]
+            estimator = _load(AttentionScoreEstimator, est["model_args"], est["state_dict"], "estimator").to(device)
+            _, layer_scores = estimator(x, graph.edge_index.to(device), graph.edge_type.to(device),
+                                        temperature=est["temperature"], return_scores=True)
+            scores = Scores(layer_scores.float().cpu(), graph,
+                            graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
+            model = _load(Spexphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
+            layers = LayerSampler(scores, cfg, seed).sample(0)
+            batch = cfg.stage2.eval_batch_size or cfg.stage2.batch_size
+            logits = predict_nodes(model, data.x, ids, layers, batch, device)
+    return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task", getattr(data, "task", "multiclass"))}
