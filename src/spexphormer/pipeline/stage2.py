@@ -19,6 +19,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.distributed import data_parallel as dp
 from spexphormer.graph import GRAPH_EDGE
 from spexphormer.nn import Spexphormer
 from spexphormer.sampling import SampledLayers, derive_seed, iterate_batches, sample_layers
@@ -148,22 +149,25 @@ def train_wide(
     with seeded(seed):
         args = wide_args(data, cfg)
         model = Spexphormer(**args).to(device)
+        net = dp.wrap(model, device)  # DDP with synchronised norms under torchrun; else the model
 
         def train_epoch(epoch, optimize):
             layers, total, count = layers_for(epoch), 0.0, 0
-            for batch in iterate_batches(nodes["train"], s2.batch_size, layers, shuffle=True,
-                                         seed=derive_seed(seed, epoch, 1 << 20)):
-                logits = model(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
-                               [t.to(device) for t in batch.edge_type])
+            # under torchrun: this rank's share of each batch, its loss weighted by its share
+            for batch, weight in dp.shard_batches(nodes["train"], s2.batch_size, layers,
+                                                  seed=derive_seed(seed, epoch, 1 << 20)):
+                logits = net(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
+                             [t.to(device) for t in batch.edge_type])
                 loss = task_loss(logits, y[batch.core].to(device), data.task)
-                optimize(loss)
+                optimize(loss if weight == 1.0 else loss * weight)
                 total, count = total + loss.item() * batch.core.numel(), count + batch.core.numel()
-            return total / max(count, 1)
+            return dp.global_mean(total, count)
 
         def evaluate(epoch):
             layers = state["layers"]
-            return {name: compute_metric(predict_nodes(model, x, nodes[name], layers, eval_batch, device),
-                                         y[nodes[name]], data.task, data.metric) for name in ("val", "test")}
+            predict = lambda ids: predict_nodes(model, x, ids, layers, eval_batch, device)  # noqa: E731
+            return {name: compute_metric(dp.predict_sharded(predict, nodes[name]), y[nodes[name]], data.task,
+                                         data.metric) for name in ("val", "test")}
 
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
                      s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress)
