@@ -25,6 +25,8 @@ EPILOG = """examples:
   spexphormer analyze consistency --dataset actor --widths 4,8,16,32,64
   spexphormer config --dataset tolokers --set stage2.batch_size=2000
   spexphormer config --dataset tolokers --format yaml > tolokers.yaml
+  spexphormer run --dataset minesweeper --nproc 2
+  torchrun --nproc-per-node 2 -m spexphormer run --dataset minesweeper
 """
 
 
@@ -56,6 +58,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: preset, 5)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<dataset>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel processes on this machine (gloo on CPU, NCCL on GPUs), as "
+                        "`torchrun --nproc-per-node N -m spexphormer ...` would start (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,8 +128,10 @@ def _load_graph(args, required: bool = True, split: int | None = None):
         return None
     if split is None:
         split = 0 if args.split_index is None else args.split_index
-    data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
-                      symmetrize=args.symmetrize)
+    from spexphormer.distributed.world import local_rank_zero_first
+    with local_rank_zero_first():  # under torchrun: one rank per machine fills the dataset cache
+        data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
+                          symmetrize=args.symmetrize)
     data.source = {"dataset": args.dataset, "path": str(Path(args.data).resolve()) if args.data else None,
                    "split_index": split, "symmetrize": args.symmetrize}
     return data
@@ -135,6 +142,7 @@ def _config(args):
     from spexphormer.config import PRESETS, preset
     from spexphormer.config_files import apply_config_file
     from spexphormer.errors import ConfigError
+    from spexphormer.distributed.world import default_threads
     from spexphormer.utils.device import set_threads
     if args.preset and args.preset not in PRESETS:
         raise ConfigError(f"unknown preset {args.preset!r}; presets: {', '.join(PRESETS)}")
@@ -151,8 +159,23 @@ def _config(args):
     if getattr(args, "device", None):
         extra["run.device"] = args.device
     cfg = cfg.override(extra) if extra else cfg
-    set_threads(cfg.run.threads)
+    set_threads(cfg.run.threads or default_threads())  # under torchrun: the cores shared among the ranks
     return cfg
+
+
+def _progress(args) -> bool:
+    from spexphormer.distributed import world
+    return not args.quiet and world().is_main
+
+
+def _world_size() -> int:
+    from spexphormer.distributed import world
+    return world().size
+
+
+def _is_main() -> bool:
+    from spexphormer.distributed import world
+    return world().is_main
 
 
 def _out_dir(args, data, suffix: str = "") -> Path:
@@ -188,7 +211,9 @@ def cmd_estimate(args) -> None:
     cfg = _config(args)
     data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
-    _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=not args.quiet)
+    _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=_progress(args))
+    if not _is_main():
+        return
     if info.get("reused"):
         print(f"scores for this graph and config already exist: {info['reused']}")
         return
@@ -210,10 +235,13 @@ def cmd_train(args) -> None:
     data = _load_graph(args, split=cfg.run.split_index)
     device = resolve_device(cfg.run.device)
     if args.model == "exphormer":
-        results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=not args.quiet)
+        if _world_size() > 1:
+            raise SpexphormerError("the full-batch Exphormer baseline runs in one process; leave out --nproc")
+        results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=_progress(args))
     else:
-        results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=not args.quiet)
-    print(results_table(results))
+        results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=_progress(args))
+    if _is_main():
+        print(results_table(results))
 
 
 def cmd_run(args) -> None:
@@ -223,9 +251,10 @@ def cmd_run(args) -> None:
     data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
     results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
-                  progress=not args.quiet)
-    print(results_table(results))
-    print(f"results: {out / 'results.json'}")
+                  progress=_progress(args))
+    if _is_main():
+        print(results_table(results))
+        print(f"results: {out / 'results.json'}")
 
 
 def cmd_predict(args) -> None:
@@ -254,7 +283,7 @@ def cmd_analyze(args) -> None:
     except ValueError:
         raise SpexphormerError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
     out = Path(args.out) if args.out else Path("runs") / data.name / "consistency"
-    results = run_consistency(data, cfg, widths, out, epochs=args.epochs, progress=not args.quiet)
+    results = run_consistency(data, cfg, widths, out, epochs=args.epochs, progress=_progress(args))
     print(consistency_table(results))
     print(f"results: {out}")
 
@@ -263,19 +292,65 @@ COMMANDS = {"datasets": cmd_datasets, "info": cmd_info, "config": cmd_config, "e
             "train": cmd_train, "run": cmd_run, "predict": cmd_predict, "analyze": cmd_analyze}
 
 
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def _launch_or_join(args, argv: list[str]) -> int | None:
+    """``--nproc N``: start N ranks of this command and return the job's status. Inside a rank
+    (torchrun's or ours): join the process group and return None."""
+    from spexphormer.distributed import init_from_env, launched
+    nproc = getattr(args, "nproc", 1)
+    if nproc < 1:
+        raise SpexphormerError(f"--nproc must be at least 1, got {nproc}")
+    if launched():
+        if nproc > 1:
+            raise SpexphormerError("--nproc starts its own processes; under torchrun, leave it out")
+        init_from_env()
+        return None
+    if nproc > 1:
+        from spexphormer.distributed.launch import launch_local
+        _config(args)  # a bad --set is reported once, before any process starts
+        if getattr(args, "model", None) == "exphormer":
+            raise SpexphormerError("the full-batch Exphormer baseline runs in one process; leave out --nproc")
+        return launch_local(nproc, _without_nproc(argv))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    from spexphormer.distributed.launch import report_error
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
+        status = _launch_or_join(args, argv)
+        if status is not None:
+            return status
         COMMANDS[args.command](args)
     except SpexphormerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        report_error(str(exc))
         return 2
     except OSError as exc:  # e.g. an output folder that cannot be written
-        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        report_error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from spexphormer.distributed.launch import report_rank_failure
+        if report_rank_failure(exc):  # another rank failed first: it reports the cause
+            return 1
+        raise
+    finally:
+        from spexphormer.distributed import shutdown
+        shutdown()
     return 0
 
 

@@ -12,6 +12,7 @@ unconditionally.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["World", "world", "launched", "init_from_env", "shutdown", "shard_range", "default_threads",
+__all__ = ["World", "world", "launched", "local_rank_zero_first", "is_communication_failure", "init_from_env", "shutdown", "shard_range", "default_threads",
            "all_gather_rows", "gather_rows", "all_reduce_", "sum_over_ranks", "CommCounter", "COMM"]
 
 #: Seconds a collective may wait for a peer before the group raises (env SPEXPHORMER_DIST_TIMEOUT).
@@ -73,6 +74,27 @@ def init_from_env() -> World:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def local_rank_zero_first():
+    """Local rank 0 of each machine runs the block first (e.g. to fill a dataset cache), then the
+    machine's other ranks run it (reading what it wrote)."""
+    w = world()
+    if w.active and w.local_rank != 0:
+        dist.barrier()
+    yield
+    if w.active and w.local_rank == 0:
+        dist.barrier()
+
+
+def is_communication_failure(exc: BaseException) -> bool:
+    """Did a collective fail because a peer is gone or stuck (not because of this rank)?"""
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(
+        s in text for s in ("closed by peer", "reset by peer", "Broken pipe", "Timed out", "timed out"))
 
 
 def default_threads() -> int:

@@ -20,6 +20,7 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.distributed import world
 from spexphormer.graph import graph_fingerprint, split_identity
 from spexphormer.pipeline.exphormer import train_exphormer
 from spexphormer.pipeline.grown import feature_signature, read_estimator, save_estimator
@@ -50,7 +51,12 @@ def _header(data: Data, cfg: Config, device: torch.device, model: str) -> dict:
     seeds = list(range(cfg.run.seed, cfg.run.seed + cfg.run.seeds))
     return {"dataset": data.name, "model": model, "split": data.split, "metric": data.metric,
             "nodes": data.num_nodes, "edges": data.num_edges, "seeds": seeds,
-            "config": cfg.to_dict(), "machine": machine_info(device)}
+            "config": cfg.to_dict(), "machine": machine_info(device), "world_size": world().size}
+
+
+def _main_only(path: Path) -> Path | None:
+    """Under torchrun only rank 0 writes files (logs, checkpoints, scores, results)."""
+    return path if world().is_main else None
 
 
 def scores_file(out: Path, cfg: Config, split: dict) -> Path:
@@ -71,8 +77,10 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
         scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features), split)
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     with StageMeter(device) as meter:
-        result = estimate(data, cfg, out=path, device=device, log_path=out / "stage1.jsonl", progress=progress)
-    save_estimator(path, result.model, estimator_args(data, cfg), result.scores, data, cfg)  # for grown graphs
+        result = estimate(data, cfg, out=_main_only(path), device=device, log_path=_main_only(out / "stage1.jsonl"),
+                          progress=progress)
+    if world().is_main:
+        save_estimator(path, result.model, estimator_args(data, cfg), result.scores, data, cfg)  # for grown graphs
     return result.scores, {"reused": None, **result.scores.metrics, **meter.as_dict(),
                            "seconds_per_epoch": result.fit.seconds_per_epoch, "scores_file": str(path.resolve())}
 
@@ -89,15 +97,16 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
     tests, vals, seconds, peaks, working, per_epoch = [], [], 0.0, [], [], []
     for seed in results["seeds"]:
         with StageMeter(device) as meter:
-            res = train_wide(data, scores, cfg, seed=seed, device=device, log_path=out / f"seed{seed}" / "log.jsonl",
-                             progress=progress)
-        save_checkpoint(out / f"seed{seed}" / "model.pt", "spexphormer", res.model_args, res.fit.state_dict,
-                        scores.fingerprint, cfg.to_dict(), {"seed": seed, "val": res.fit.val, "test": res.fit.test,
-                                                            "best_epoch": res.fit.best_epoch, "task": data.task,
-                                                            "metric": data.metric,
-                                                            "source": getattr(data, "source", None),
-                                                            "split": scores.split,
-                                                            "scores_file": stage1["scores_file"], **grown})
+            res = train_wide(data, scores, cfg, seed=seed, device=device,
+                             log_path=_main_only(out / f"seed{seed}" / "log.jsonl"), progress=progress)
+        if world().is_main:
+            save_checkpoint(out / f"seed{seed}" / "model.pt", "spexphormer", res.model_args, res.fit.state_dict,
+                            scores.fingerprint, cfg.to_dict(), {"seed": seed, "val": res.fit.val, "test": res.fit.test,
+                                                                "best_epoch": res.fit.best_epoch, "task": data.task,
+                                                                "metric": data.metric,
+                                                                "source": getattr(data, "source", None),
+                                                                "split": scores.split,
+                                                                "scores_file": stage1["scores_file"], **grown})
         tests.append(res.fit.test), vals.append(res.fit.val)
         seconds += meter.seconds
         peaks.append(meter.peak_memory_bytes), working.append(meter.working_bytes)
@@ -109,7 +118,8 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
         "seconds_per_epoch": mean(per_epoch), "edge_ratio": res.edge_ratio,
         "sampling_seconds": res.sampling_seconds,
     })
-    save_json(results, out / "results.json")
+    if world().is_main:
+        save_json(results, out / "results.json")
     return results
 
 

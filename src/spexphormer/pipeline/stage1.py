@@ -10,6 +10,7 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.distributed import world
 from spexphormer.graph import AugmentedGraph, ExpanderAugment, graph_fingerprint, split_identity
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
@@ -71,7 +72,12 @@ def estimate(
         fused: on the CPU, run the attention in the fused CSR kernels
             (:mod:`spexphormer.nn.csr_attention`, the same function); False keeps the edge-list
             kernels (the reference, and the baseline of ``benchmarks/large.py``).
+
+    Under torchrun, the ranks share the nodes (:mod:`spexphormer.pipeline.stage1_sharded`).
     """
+    if world().active:
+        from spexphormer.pipeline.stage1_sharded import estimate_sharded
+        return estimate_sharded(data, cfg, out, device, graph, log_path, progress, fused)
     s1, device = cfg.stage1, torch.device(device)
     graph = graph if graph is not None else augment_graph(data, cfg)
     x, y = data.x.to(device), data.y.to(device)

@@ -8,12 +8,15 @@ from spexphormer.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU; asking for CUDA without it is an error."""
+    """``auto`` picks CUDA when available, else the CPU; asking for CUDA without it is an error.
+
+    Under torchrun, plain ``cuda`` means this rank's GPU (``cuda:LOCAL_RANK``)."""
+    from spexphormer.distributed.world import rank_device
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return rank_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but this PyTorch build sees no CUDA device")
-    return torch.device(name)
+    return rank_device(torch.device(name))
 
 
 def set_threads(threads: int) -> None:

@@ -1,0 +1,183 @@
+r"""Stage 1 sharded over ranks: each rank owns the destinations of one slice of the nodes.
+
+The augmented graph is grouped by destination with CSR offsets, so the in-edges of nodes
+:math:`[lo_r, hi_r)` are the contiguous edge range ``ptr[lo_r]:ptr[hi_r]``. The cut points are
+chosen to give every rank about :math:`E / W` edges (the attention's cost), not :math:`N / W` nodes.
+Per layer, with the narrow width :math:`d_s` (4 by default):
+
+.. math::
+    H = \mathrm{AllGather}_r\big(h^{(\ell)}_{[lo_r, hi_r)}\big) \in \mathbb{R}^{N \times d_s},
+    \qquad
+    h^{(\ell+1)}_{[lo_r, hi_r)} = \mathrm{Block}_\ell\big(h^{(\ell)}_{[lo_r, hi_r)},\
+        \mathrm{Attn}_\ell(H, \text{edges of shard } r)_{[lo_r, hi_r)}\big).
+
+Keys and values come from any node (hence the gather of :math:`N \times d_s` floats per layer); the
+queries, the softmax over each destination's in-edges, and the residual / norm / feed-forward
+block only touch the shard's own rows. The attention is the layer's own module called on the
+shard's edge list (and, for the fused CPU kernels, on the shard's CSR over all N destinations, empty
+outside the shard), so whichever kernel computes a layer's attention computes a shard's.
+GraphNorm and BatchNorm take their statistics over all nodes (:mod:`spexphormer.distributed.norms`),
+the loss is weighted so that DDP's average gradient is the one-process gradient, and the per-edge
+scores of all shards are gathered in edge order: the scores file is the one a single process writes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from spexphormer.config import Config
+from spexphormer.distributed import data_parallel as dp
+from spexphormer.distributed.world import all_gather_rows, all_reduce_, gather_rows, world
+from spexphormer.graph import AugmentedGraph, graph_fingerprint, split_identity
+from spexphormer.graph.augment import NUM_EDGE_TYPES
+from spexphormer.nn import AttentionScoreEstimator
+from spexphormer.nn.csr_attention import CSRGraph
+from spexphormer.scores import Scores
+from spexphormer.train import compute_metric, fit, task_loss, temperature
+from spexphormer.train.metrics import labelled
+from spexphormer.utils.seed import seeded
+
+__all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "estimate_sharded"]
+
+
+@dataclass
+class NodeShard:
+    """The destination nodes ``[lo, hi)`` of one rank and their in-edges (global node ids).
+
+    Shapes:
+        edge_index: [2, E_r], destinations in [lo, hi), sorted by destination
+        edge_type: [E_r]
+        ptr: [hi - lo + 1] CSR offsets of the shard's edges
+    """
+
+    lo: int
+    hi: int
+    edge_lo: int
+    edge_hi: int
+    edge_index: Tensor
+    edge_type: Tensor
+    ptr: Tensor
+
+
+def node_shard(graph: AugmentedGraph, rank: int, size: int) -> NodeShard:
+    """Rank ``rank``'s shard: contiguous destinations holding about ``E / size`` in-edges."""
+    targets = torch.arange(size + 1, dtype=torch.float64) * graph.num_edges / size
+    cuts = torch.searchsorted(graph.ptr.to(torch.float64), targets).clamp(max=graph.num_nodes)
+    cuts[0], cuts[-1] = 0, graph.num_nodes
+    cuts = torch.cummax(cuts, 0).values
+    lo, hi = int(cuts[rank]), int(cuts[rank + 1])
+    e0, e1 = int(graph.ptr[lo]), int(graph.ptr[hi])
+    return NodeShard(lo, hi, e0, e1, graph.edge_index[:, e0:e1], graph.edge_type[e0:e1],
+                     graph.ptr[lo:hi + 1] - e0)
+
+
+def shard_csr(shard: NodeShard, num_nodes: int) -> CSRGraph:
+    """The fused kernels' CSR of the shard's edges, over all ``num_nodes`` destinations."""
+    ptr = torch.cat([torch.zeros(shard.lo, dtype=torch.long), shard.ptr.long(),
+                     torch.full((num_nodes - shard.hi,), int(shard.ptr[-1]), dtype=torch.long)])
+    return CSRGraph.from_edges(shard.edge_index, shard.edge_type, ptr, NUM_EDGE_TYPES)
+
+
+class ShardedEstimator(nn.Module):
+    r"""The forward pass of :class:`~spexphormer.nn.AttentionScoreEstimator` on one node shard.
+
+    Shapes:
+        - **x**: :math:`(n_r, F)`, the features of the shard's nodes
+        - **output**: logits :math:`(n_r, \text{out})`, or ``(logits, scores)`` with scores
+          :math:`(L, E_r)` (the shard's edges, heads averaged) if ``return_scores``
+    """
+
+    def __init__(self, model: AttentionScoreEstimator, shard: NodeShard, csr: CSRGraph | None = None) -> None:
+        super().__init__()
+        self.model, self.shard, self.csr = model, shard, csr
+
+    def forward(self, x: Tensor, temperature: float = 1.0, return_scores: bool = False):
+        m, s = self.model, self.shard
+        h = m.encoder(x)  # [n_r, d_s]
+        scores = []
+        for layer in m.layers:
+            h_all = gather_rows(h)  # [N, d_s]
+            out, alpha = layer.attn(h_all, s.edge_index, s.edge_type, temperature, csr=self.csr)  # [N, d_s], [E_r, H]
+            h = layer._finish(h, out[s.lo:s.hi])  # residual, norms, feed-forward on the shard's rows
+            if return_scores:
+                scores.append(alpha.detach().mean(dim=-1).float())  # [E_r]
+        logits = m.head(h)
+        return (logits, torch.stack(scores)) if return_scores else logits
+
+
+def _global_count(mask: Tensor) -> int:
+    return int(all_reduce_(mask.sum().to(torch.float64)))
+
+
+def estimate_sharded(
+    data: Data,
+    cfg: Config,
+    out: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    graph: AugmentedGraph | None = None,
+    log_path: str | os.PathLike | None = None,
+    progress: bool = True,
+    fused: bool = True,
+):
+    """:func:`~spexphormer.pipeline.stage1.estimate` with the nodes sharded over the ranks.
+
+    Every rank returns the same result (all scores gathered); pass ``out`` / ``log_path`` on one
+    rank only. ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the
+    CSR of the shard's edges over all N destinations (empty rows outside the shard).
+    """
+    from spexphormer.pipeline.stage1 import Stage1Result, augment_graph, estimator_args, export_temperature
+    s1, device, w = cfg.stage1, torch.device(device), world()
+    graph = graph if graph is not None else augment_graph(data, cfg)
+    shard = node_shard(graph, w.rank, w.size)
+    rows = slice(shard.lo, shard.hi)
+    shard_dev = NodeShard(shard.lo, shard.hi, shard.edge_lo, shard.edge_hi, shard.edge_index.to(device),
+                          shard.edge_type.to(device), shard.ptr.to(device))
+    x, y = data.x[rows].to(device), data.y[rows].to(device)
+    csr = shard_csr(shard, graph.num_nodes) if fused and device.type == "cpu" else None
+    masks = {name: getattr(data, f"{name}_mask") for name in ("train", "val", "test")}
+    train = (masks["train"][rows] & labelled(data.y[rows])).to(device)
+    weight = int(train.sum()) * w.size / max(_global_count(masks["train"] & labelled(data.y)), 1)
+    temp = lambda epoch: temperature(epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
+
+    with seeded(s1.seed):
+        model = AttentionScoreEstimator(**estimator_args(data, cfg)).to(device)
+        sharded = ShardedEstimator(model, shard_dev, csr)
+        net = dp.wrap(sharded, device, sync_eval=True)  # every rank runs the same evaluation passes
+
+        def train_epoch(epoch, optimize):
+            logits = net(x, temp(epoch))
+            # a shard without training nodes still takes part in the backward pass (weight 0)
+            loss = task_loss(logits[train], y[train], data.task) if weight > 0 else logits.sum() * 0.0
+            optimize(loss * weight)
+            return dp.global_mean(loss.item() * int(train.sum()), int(train.sum()))
+
+        def evaluate(epoch):
+            logits = all_gather_rows(sharded(x, temp(epoch))).cpu()  # [N, out]
+            return {name: compute_metric(logits[m], data.y[m], data.task, data.metric) for name, m in masks.items()}
+
+        result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
+                     s1.clip, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
+                     desc="stage 1 (estimator, sharded)", progress=progress)
+
+    model.eval()
+    t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
+    with torch.no_grad():
+        _, local_scores = sharded(x, t_export, return_scores=True)  # [L, E_r]
+    layer_scores = all_gather_rows(local_scores.t().contiguous().cpu()).t().contiguous()  # [L, E], edge order
+    scores = Scores(
+        scores=layer_scores, graph=graph,
+        fingerprint=graph_fingerprint(data.edge_index, data.num_nodes, data.num_features),
+        split=split_identity(data), config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
+        config_key=cfg.stage1_key(), temperature=t_export,
+        metrics={"metric": data.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch,
+                 "world_size": w.size},
+    )
+    if out is not None:
+        scores.save(Path(out))
+    return Stage1Result(scores, result, model)

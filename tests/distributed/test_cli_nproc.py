@@ -1,0 +1,87 @@
+"""`--nproc 2` end to end: the job completes like one process does, and a failing rank ends it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from tests.conftest import make_toy_graph
+
+FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=4", "--set", "graph.exp_deg=2",
+        "--set", "stage2.batch_size=64", "--set", "stage2.dropout=0", "--quiet"]
+
+
+@pytest.fixture
+def graph_file(tmp_path):
+    data = make_toy_graph(num_nodes=400, num_edges=3200)
+    path = tmp_path / "toy.pt"
+    torch.save(data.__class__(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
+                               val_mask=data.val_mask, test_mask=data.test_mask), path)
+    return path
+
+
+def _cli(*args, timeout=90):
+    return subprocess.run([sys.executable, "-m", "spexphormer", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.slow
+def test_two_processes_agree_with_one_within_seed_noise(graph_file, tmp_path):
+    common = ["run", "--data", str(graph_file), "--seeds", "3", *FAST]
+    one = _cli(*common, "--out", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    two = _cli(*common, "--out", str(tmp_path / "two"), "--nproc", "2")
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("spexphormer (3 seeds)") == 1  # rank 0 alone prints the table
+    r1 = json.loads((tmp_path / "one" / "results.json").read_text())
+    r2 = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert (r1["world_size"], r2["world_size"]) == (1, 2)
+    assert r1["stages"]["stage1"]["test"] == pytest.approx(r2["stages"]["stage1"]["test"], abs=1e-6)
+    noise = max(r1["test"]["std"], r2["test"]["std"], 0.01)
+    assert abs(r1["test"]["mean"] - r2["test"]["mean"]) <= 3 * noise, (r1["test"], r2["test"])
+    for seed in (0, 1, 2):  # one log and one checkpoint per seed, written once
+        assert (tmp_path / "two" / f"seed{seed}" / "model.pt").is_file()
+        assert len((tmp_path / "two" / f"seed{seed}" / "log.jsonl").read_text().splitlines()) == 4
+
+
+FAILING_RANK = """
+import os, sys
+import spexphormer.pipeline.run as run
+from spexphormer.cli import main
+from spexphormer.errors import DataError
+
+def fail(*args, **kwargs):
+    raise {error}("rank one cannot read its shard")
+
+if os.environ["RANK"] == "1":
+    run.train_wide = fail
+sys.exit(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("error, status, line", [
+    ("DataError", 2, "error: rank 1 of 2: rank one cannot read its shard"),
+    ("RuntimeError", 1, "error: rank 1 of 2 failed with exit status 1"),
+])
+def test_a_failing_rank_ends_the_job_with_one_error(graph_file, tmp_path, error, status, line):
+    script = tmp_path / "failing_rank.py"
+    script.write_text(textwrap.dedent(FAILING_RANK.format(error=error)))
+    argv = ["run", "--data", str(graph_file), "--seeds", "1", "--out", str(tmp_path / "o"), *FAST]
+    code = f"import sys; from spexphormer.distributed.launch import launch_local; " \
+           f"sys.exit(launch_local(2, {argv!r}, entry=[{str(script)!r}]))"
+    tic = time.perf_counter()
+    job = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert time.perf_counter() - tic < 60  # the other rank was stopped, not left waiting
+    assert job.returncode == status, job.stderr
+    errors = [ln for ln in job.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(line), job.stderr
+    if error == "DataError":  # a user error: nothing but that line (no traceback from any rank)
+        assert job.stderr.strip() == errors[0], job.stderr
+    assert not (tmp_path / "o" / "results.json").exists()
