@@ -36,7 +36,7 @@ __all__ = ["wrap", "shard_batches", "global_mean", "predict_sharded"]
 
 def _counting_allreduce(state, bucket):
     """DDP's own all-reduce-and-average hook, counting the bytes it sends."""
-    COMM.add(bucket.buffer())
+    COMM.add(bucket.buffer(), "gradients")
     return default_hooks.allreduce_hook(state, bucket)
 
 

@@ -77,12 +77,13 @@ def launch_local(nproc: int, argv: list[str], entry: list[str] | None = None) ->
     try:
         elastic_launch(config, sys.executable)(*(entry or ["-m", "spexphormer"]), *argv)
     except ChildFailedError as exc:
-        reported = {r: f for r, f in exc.failures.items() if isinstance(f.message, str) and f.message != "<NONE>"}
-        causes = {r: f for r, f in reported.items() if not f.error_file_data.get("peer_lost")}
-        failures = causes or reported or exc.failures
+        ours = {r: f for r, f in exc.failures.items() if "peer_lost" in f.error_file_data}
+        causes = {r: f for r, f in ours.items() if not f.error_file_data["peer_lost"]}
+        crashes = {r: f for r, f in exc.failures.items() if r not in ours}  # a traceback, a signal
+        failures = causes or crashes or ours  # the echo of a lost peer comes last
         rank = min(failures, key=lambda r: (failures[r].timestamp, r))
         failure = failures[rank]
-        if reported:
+        if rank in ours:
             print(f"error: {failure.message}", file=sys.stderr)
         else:
             print(f"error: rank {rank} of {nproc} failed with exit status {failure.exitcode} (its output is "

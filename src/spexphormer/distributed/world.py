@@ -123,22 +123,25 @@ def shard_range(n: int, rank: int, size: int) -> tuple[int, int]:
 
 
 class CommCounter:
-    """Bytes this process sent into all-reduces and all-gathers (for the communication report)."""
+    """Bytes this process put into collectives, by purpose (for the communication report)."""
 
     def __init__(self) -> None:
-        self.bytes = 0
+        self.bytes: dict[str, int] = {}
 
-    def add(self, tensor: Tensor) -> None:
-        self.bytes += tensor.numel() * tensor.element_size()
+    def add(self, tensor: Tensor, kind: str = "all-reduce") -> None:
+        self.bytes[kind] = self.bytes.get(kind, 0) + tensor.numel() * tensor.element_size()
+
+    def reset(self) -> None:
+        self.bytes.clear()
 
 
 COMM = CommCounter()
 
 
-def all_reduce_(tensor: Tensor) -> Tensor:
+def all_reduce_(tensor: Tensor, kind: str = "all-reduce") -> Tensor:
     """Sum ``tensor`` over the ranks, in place (identity in one process; no autograd)."""
     if world().active:
-        COMM.add(tensor)
+        COMM.add(tensor, kind)
         dist.all_reduce(tensor)
     return tensor
 
@@ -152,7 +155,7 @@ def _gather(tensor: Tensor) -> tuple[Tensor, list[int]]:
     padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))
     padded[: tensor.size(0)] = tensor
     parts = [torch.empty_like(padded) for _ in range(w.size)]
-    COMM.add(padded)
+    COMM.add(padded, "all-gather")
     dist.all_gather(parts, padded)
     return torch.cat([p[:c] for p, c in zip(parts, counts)]), counts
 
@@ -181,7 +184,7 @@ class _GatherRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
-        grad = all_reduce_(grad.contiguous().clone())
+        grad = all_reduce_(grad.contiguous().clone(), "node-state gradients")
         return grad[ctx.lo: ctx.hi]
 
 
@@ -191,11 +194,11 @@ class _SumOverRanks(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tensor: Tensor) -> Tensor:
-        return all_reduce_(tensor.clone())
+        return all_reduce_(tensor.clone(), "norm statistics")
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
-        return all_reduce_(grad.contiguous().clone())
+        return all_reduce_(grad.contiguous().clone(), "norm statistics")
 
 
 def sum_over_ranks(tensor: Tensor) -> Tensor:
