@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -307,11 +308,11 @@ def _without_nproc(argv: list[str]) -> list[str]:
 def _launch_or_join(args, argv: list[str]) -> int | None:
     """``--nproc N``: start N ranks of this command and return the job's status. Inside a rank
     (torchrun's or ours): join the process group and return None."""
-    from spexphormer.distributed import init_from_env, launched
     nproc = getattr(args, "nproc", 1)
     if nproc < 1:
         raise SpexphormerError(f"--nproc must be at least 1, got {nproc}")
-    if launched():
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a rank of torchrun or of --nproc
+        from spexphormer.distributed import init_from_env
         if nproc > 1:
             raise SpexphormerError("--nproc starts its own processes; under torchrun, leave it out")
         init_from_env()
@@ -325,8 +326,12 @@ def _launch_or_join(args, argv: list[str]) -> int | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _report(message: str) -> None:
     from spexphormer.distributed.launch import report_error
+    report_error(message)
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
@@ -335,10 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             return status
         COMMANDS[args.command](args)
     except SpexphormerError as exc:
-        report_error(str(exc))
+        _report(str(exc))
         return 2
     except OSError as exc:  # e.g. an output folder that cannot be written
-        report_error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        _report(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -349,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         raise
     finally:
-        from spexphormer.distributed import shutdown
-        shutdown()
+        if "spexphormer.distributed.world" in sys.modules:  # leave the process group, if joined
+            sys.modules["spexphormer.distributed.world"].shutdown()
     return 0
 
 

@@ -86,3 +86,17 @@ def test_a_failing_rank_ends_the_job_with_one_error(graph_file, tmp_path, error,
     if error == "DataError":  # a user error: nothing but that line (no traceback from any rank)
         assert job.stderr.strip() == errors[0], job.stderr
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_nproc_errors_are_one_line_before_any_process_starts(graph_file, capsys):
+    assert main(["run", "--data", str(graph_file), "--nproc", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --nproc must be at least 1, got 0"
+    assert main(["train", "--data", str(graph_file), "--model", "exphormer", "--nproc", "2"]) == 2
+    assert "Exphormer baseline runs in one process" in capsys.readouterr().err
+    assert main(["run", "--data", str(graph_file), "--set", "stage2.nope=1", "--nproc", "2"]) == 2
+    assert capsys.readouterr().err.count("error:") == 1
+
+
+def test_nproc_is_removed_from_the_ranks_command_line():
+    from spexphormer.cli import _without_nproc
+    assert _without_nproc(["run", "--nproc", "2", "--seeds", "1", "--nproc=3"]) == ["run", "--seeds", "1"]
