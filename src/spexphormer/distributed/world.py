@@ -21,8 +21,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["World", "world", "launched", "local_rank_zero_first", "is_communication_failure", "init_from_env", "shutdown", "shard_range", "default_threads",
-           "all_gather_rows", "gather_rows", "all_reduce_", "sum_over_ranks", "CommCounter", "COMM"]
+__all__ = ["World", "world", "launched", "init_from_env", "shutdown", "local_rank_zero_first",
+           "is_communication_failure", "default_threads", "rank_device", "shard_range", "all_gather_rows",
+           "gather_rows", "all_reduce_", "sum_over_ranks", "CommCounter", "COMM"]
 
 #: Seconds a collective may wait for a peer before the group raises (env SPEXPHORMER_DIST_TIMEOUT).
 DEFAULT_TIMEOUT_S = 1800
