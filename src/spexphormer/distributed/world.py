@@ -94,7 +94,7 @@ def is_communication_failure(exc: BaseException) -> bool:
     if isinstance(exc, getattr(dist, "DistError", ())):
         return True
     text = str(exc)
-    return isinstance(exc, RuntimeError) and any(
+    return isinstance(exc, RuntimeError) and any(lib in text for lib in ("gloo", "NCCL", "c10d")) and any(
         s in text for s in ("closed by peer", "reset by peer", "Broken pipe", "Timed out", "timed out"))
 
 
