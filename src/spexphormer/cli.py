@@ -349,9 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        from spexphormer.distributed.launch import report_rank_failure
+        from spexphormer.distributed.launch import report_crash, report_rank_failure
         if report_rank_failure(exc):  # another rank failed first: it reports the cause
             return 1
+        report_crash(exc)  # under --nproc: one line for the launcher; the traceback follows
         raise
     finally:
         if "spexphormer.distributed.world" in sys.modules:  # leave the process group, if joined

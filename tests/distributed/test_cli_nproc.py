@@ -69,7 +69,7 @@ sys.exit(main())
 @pytest.mark.slow
 @pytest.mark.parametrize("error, status, line", [
     ("DataError", 2, "error: rank 1 of 2: rank one cannot read its shard"),
-    ("RuntimeError", 1, "error: rank 1 of 2 failed with exit status 1"),
+    ("RuntimeError", 1, "error: rank 1 of 2: RuntimeError: rank one cannot read its shard (its traceback"),
 ])
 def test_a_failing_rank_ends_the_job_with_one_error(graph_file, tmp_path, error, status, line):
     script = tmp_path / "failing_rank.py"

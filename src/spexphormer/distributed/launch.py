@@ -19,7 +19,7 @@ import uuid
 
 from spexphormer.distributed.world import is_communication_failure, launched, world
 
-__all__ = ["launch_local", "report_error", "report_rank_failure", "threads_per_rank"]
+__all__ = ["launch_local", "report_crash", "report_error", "report_rank_failure", "threads_per_rank"]
 
 #: Set for ranks started by :func:`launch_local`: report errors to the launcher, not to stderr.
 LAUNCHER_ENV = "SPEXPHORMER_LAUNCHER"
@@ -30,19 +30,23 @@ def threads_per_rank(nproc: int) -> int:
     return max(1, cores // nproc)
 
 
-def report_error(message: str, peer_lost: bool = False) -> None:
+def report_error(message: str, peer_lost: bool = False, status: int = 2, echo: bool = True) -> None:
     """Report an error of this process: one ``error: ...`` line on stderr, or, in a rank started by
     :func:`launch_local`, a record in its error file for the launcher to print. ``peer_lost``: the
     error is the echo of another rank's failure (a collective lost its peer); the launcher then
-    prints that other rank's error instead."""
+    prints that other rank's error instead. ``status``: the exit status the job should end with
+    (this rank may be stopped by the launcher before its own exit status is seen). ``echo=False``:
+    print nothing here (a traceback follows)."""
     w = world() if launched() else None
     text = f"rank {w.rank} of {w.size}: {message}" if w is not None and w.active else message
     path = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if launched() and os.environ.get(LAUNCHER_ENV) and path:
         with open(path, "w") as handle:  # the format torchelastic's ProcessFailure reads
-            json.dump({"message": text, "timestamp": int(time.time()), "peer_lost": peer_lost}, handle)
+            json.dump({"message": text, "timestamp": int(time.time()), "peer_lost": peer_lost,
+                       "status": status}, handle)
         return
-    print(f"error: {text}", file=sys.stderr)
+    if echo:
+        print(f"error: {text}", file=sys.stderr)
 
 
 def report_rank_failure(exc: BaseException) -> bool:
@@ -51,8 +55,15 @@ def report_rank_failure(exc: BaseException) -> bool:
     if not (launched() and is_communication_failure(exc)):
         return False
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    report_error(f"lost contact with another rank, which failed or stopped ({first})", peer_lost=True)
+    report_error(f"lost contact with another rank, which failed or stopped ({first})", peer_lost=True, status=1)
     return True
+
+
+def report_crash(exc: BaseException) -> None:
+    """An unexpected exception of this rank (a bug): its traceback is printed by the caller; the
+    launcher gets one line naming it."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    report_error(f"{type(exc).__name__}: {first} (its traceback is above)", status=1, echo=False)
 
 
 def _quiet_elastic_logs() -> None:
@@ -85,8 +96,9 @@ def launch_local(nproc: int, argv: list[str], entry: list[str] | None = None) ->
         failure = failures[rank]
         if rank in ours:
             print(f"error: {failure.message}", file=sys.stderr)
-        else:
-            print(f"error: rank {rank} of {nproc} failed with exit status {failure.exitcode} (its output is "
-                  f"above); the other ranks were stopped", file=sys.stderr)
+            return int(failure.error_file_data.get("status", 1))
+        how = f"exit status {failure.exitcode}" if failure.exitcode > 0 else f"signal {-failure.exitcode}"
+        print(f"error: rank {rank} of {nproc} ended with {how} (its output is above); the other ranks were "
+              f"stopped", file=sys.stderr)
         return failure.exitcode if failure.exitcode > 0 else 1
     return 0
