@@ -315,7 +315,9 @@ def _launch_or_join(args, argv: list[str]) -> int | None:
         from spexphormer.distributed import init_from_env
         if nproc > 1:
             raise SpexphormerError("--nproc starts its own processes; under torchrun, leave it out")
-        init_from_env()
+        if not init_from_env().is_main:  # rank 0 alone speaks: the others' warnings would repeat its own
+            import warnings
+            warnings.simplefilter("ignore")
         return None
     if nproc > 1:
         from spexphormer.distributed.launch import launch_local
