@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from spexphormer import __version__
@@ -40,6 +41,9 @@ def _graph_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--symmetrize", action=argparse.BooleanOptionalAction, default=None,
                    help="add reverse edges (default: yes for --data files; named datasets follow their "
                         "reference protocol: pokec and actor-reference stay directed)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="let this --data .pt file unpickle Python objects beyond PyG's Data (that can run "
+                        "code from the file: only for a file you trust); without it such a file is refused")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -56,6 +60,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: preset, 5)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<dataset>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out: finished seeds are kept, interrupted training "
+                        "continues from its last snapshot (every run.checkpoint_every epochs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +131,7 @@ def _load_graph(args, required: bool = True, split: int | None = None):
     if split is None:
         split = 0 if args.split_index is None else args.split_index
     data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
-                      symmetrize=args.symmetrize)
+                      symmetrize=args.symmetrize, trust_pickle=args.trust_pickle)
     data.source = {"dataset": args.dataset, "path": str(Path(args.data).resolve()) if args.data else None,
                    "split_index": split, "symmetrize": args.symmetrize}
     return data
@@ -188,7 +195,8 @@ def cmd_estimate(args) -> None:
     cfg = _config(args)
     data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
-    _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=not args.quiet)
+    _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=not args.quiet,
+                            resume=args.resume)
     if info.get("reused"):
         print(f"scores for this graph and config already exist: {info['reused']}")
         return
@@ -210,9 +218,11 @@ def cmd_train(args) -> None:
     data = _load_graph(args, split=cfg.run.split_index)
     device = resolve_device(cfg.run.device)
     if args.model == "exphormer":
-        results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=not args.quiet)
+        results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=not args.quiet,
+                                resume=args.resume)
     else:
-        results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=not args.quiet)
+        results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=not args.quiet,
+                      resume=args.resume)
     print(results_table(results))
 
 
@@ -223,7 +233,7 @@ def cmd_run(args) -> None:
     data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
     results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
-                  progress=not args.quiet)
+                  progress=not args.quiet, resume=args.resume)
     print(results_table(results))
     print(f"results: {out / 'results.json'}")
 
@@ -240,7 +250,7 @@ def cmd_predict(args) -> None:
         except ValueError:
             raise SpexphormerError(f"--nodes must be integers, got {args.nodes!r}") from None
     result = predict(args.checkpoint, data=data, data_root=args.data_root, scores_path=args.scores,
-                     nodes=nodes, device=resolve_device(args.device or "auto"))
+                     nodes=nodes, device=resolve_device(args.device or "auto"), trust_pickle=args.trust_pickle)
     path = write_predictions(result, args.out)
     print(f"wrote predictions of {len(result['nodes']):,} nodes to {path}")
 
@@ -263,10 +273,16 @@ COMMANDS = {"datasets": cmd_datasets, "info": cmd_info, "config": cmd_config, "e
             "train": cmd_train, "run": cmd_run, "predict": cmd_predict, "analyze": cmd_analyze}
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line  # one line each, like errors
+            COMMANDS[args.command](args)
     except SpexphormerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
