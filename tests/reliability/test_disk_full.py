@@ -15,9 +15,13 @@ from tests.test_cli import FAST, graph_file  # noqa: F401  (fixture)
 from tests.test_scores import _scores
 
 
-def _disk_full_after(monkeypatch, limit: int) -> None:
-    """Every file opened by atomic writes fails with ENOSPC once ``limit`` bytes are written."""
+def _disk_full_after(monkeypatch, limit: int, only: str = "") -> None:
+    """Files opened by atomic writes (whose name contains ``only``) fail with ENOSPC after ``limit`` bytes."""
     real = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):
+        handle = real(fd, *args, **kwargs)
+        return Full(handle) if only in os.readlink(f"/proc/self/fd/{fd}") else handle
 
     class Full:
         def __init__(self, handle):
@@ -38,7 +42,7 @@ def _disk_full_after(monkeypatch, limit: int) -> None:
         def __exit__(self, *exc):
             self.handle.close()
 
-    monkeypatch.setattr(os, "fdopen", lambda fd, *args, **kwargs: Full(real(fd, *args, **kwargs)))
+    monkeypatch.setattr(os, "fdopen", fdopen)
 
 
 def _model(path, value: float):
@@ -68,7 +72,7 @@ def test_disk_full_during_a_scores_file(tmp_path, monkeypatch):
 
 def test_cli_disk_full_is_one_line_and_exit_2(graph_file, tmp_path, monkeypatch, capsys):  # noqa: F811
     out = tmp_path / "out"
-    _disk_full_after(monkeypatch, 1000)
+    _disk_full_after(monkeypatch, 1000, only="scores-")
     assert main(["estimate", "--data", str(graph_file), "--out", str(out), "--set", "run.checkpoint_every=0",
                  *FAST]) == 2
     err = capsys.readouterr().err.strip().splitlines()
