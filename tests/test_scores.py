@@ -11,7 +11,9 @@ def _scores(n=30):
     ei = torch.randint(0, n, (2, 90), generator=g)
     ei = torch.unique(ei[:, ei[0] != ei[1]], dim=1)
     aug = augment(ei, n, 2, seed=0)
-    return Scores(torch.rand(3, aug.num_edges, generator=g), aug, "abc123", {"stage1": {"hidden": 4}}, "key",
+    raw = torch.rand(3, aug.num_edges, generator=g)
+    per_node = torch.zeros(3, n).index_add_(1, aug.edge_index[1], raw)  # normalise over each node's in-edges
+    return Scores(raw / per_node[:, aug.edge_index[1]], aug, "abc123", {"stage1": {"hidden": 4}}, "key",
                   0.5, {"val": 0.7})
 
 

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from spexphormer import __version__
@@ -43,6 +44,9 @@ def _graph_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--symmetrize", action=argparse.BooleanOptionalAction, default=None,
                    help="add reverse edges (default: yes for --data files; named datasets follow their "
                         "reference protocol: pokec and actor-reference stay directed)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="let this --data .pt file unpickle Python objects beyond PyG's Data (that can run "
+                        "code from the file: only for a file you trust); without it such a file is refused")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -62,6 +66,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel processes on this machine (gloo on CPU, NCCL on GPUs), as "
                         "`torchrun --nproc-per-node N -m spexphormer ...` would start (default 1)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out: finished seeds are kept, interrupted training "
+                        "continues from its last snapshot (every run.checkpoint_every epochs; single-process runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +139,7 @@ def _load_graph(args, required: bool = True, split: int | None = None):
     from spexphormer.distributed.world import local_rank_zero_first
     with local_rank_zero_first():  # under torchrun: one rank per machine fills the dataset cache
         data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
-                          symmetrize=args.symmetrize)
+                          symmetrize=args.symmetrize, trust_pickle=args.trust_pickle)
     data.source = {"dataset": args.dataset, "path": str(Path(args.data).resolve()) if args.data else None,
                    "split_index": split, "symmetrize": args.symmetrize}
     return data
@@ -212,7 +219,8 @@ def cmd_estimate(args) -> None:
     cfg = _config(args)
     data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
-    _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=_progress(args))
+    _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=_progress(args),
+                            resume=args.resume)
     if not _is_main():
         return
     if info.get("reused"):
@@ -238,9 +246,11 @@ def cmd_train(args) -> None:
     if args.model == "exphormer":
         if _world_size() > 1:
             raise SpexphormerError("the full-batch Exphormer baseline runs in one process; leave out --nproc")
-        results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=_progress(args))
+        results = run_exphormer(data, cfg, _out_dir(args, data, "-exphormer"), device, progress=_progress(args),
+                                resume=args.resume)
     else:
-        results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=_progress(args))
+        results = run(data, cfg, _out_dir(args, data), device, scores_path=args.scores, progress=_progress(args),
+                      resume=args.resume)
     if _is_main():
         print(results_table(results))
 
@@ -252,7 +262,7 @@ def cmd_run(args) -> None:
     data = _load_graph(args, split=cfg.run.split_index)
     out = _out_dir(args, data)
     results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
-                  progress=_progress(args))
+                  progress=_progress(args), resume=args.resume)
     if _is_main():
         print(results_table(results))
         print(f"results: {out / 'results.json'}")
@@ -270,7 +280,7 @@ def cmd_predict(args) -> None:
         except ValueError:
             raise SpexphormerError(f"--nodes must be integers, got {args.nodes!r}") from None
     result = predict(args.checkpoint, data=data, data_root=args.data_root, scores_path=args.scores,
-                     nodes=nodes, device=resolve_device(args.device or "auto"))
+                     nodes=nodes, device=resolve_device(args.device or "auto"), trust_pickle=args.trust_pickle)
     path = write_predictions(result, args.out)
     print(f"wrote predictions of {len(result['nodes']):,} nodes to {path}")
 
@@ -316,7 +326,6 @@ def _launch_or_join(args, argv: list[str]) -> int | None:
         if nproc > 1:
             raise SpexphormerError("--nproc starts its own processes; under torchrun, leave it out")
         if not init_from_env().is_main:  # rank 0 alone speaks: the others' warnings would repeat its own
-            import warnings
             warnings.simplefilter("ignore")
         return None
     if nproc > 1:
@@ -333,6 +342,10 @@ def _report(message: str) -> None:
     report_error(message)
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -340,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         status = _launch_or_join(args, argv)
         if status is not None:
             return status
-        COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line  # one line each, like errors
+            COMMANDS[args.command](args)
     except SpexphormerError as exc:
         _report(str(exc))
         return 2

@@ -6,7 +6,7 @@ A :class:`Config` has four sections::
     stage1  the Attention Score Estimator (narrow, full batch) and its temperature schedule
     stage2  the wide Spexphormer network (sampling degrees, batches); the full-batch Exphormer
             baseline uses the same width, heads, depth and optimiser settings
-    run     seeds, device, split index
+    run     seeds, device, split index, threads, snapshot interval
 
 Presets hold the hyper-parameters the paper's authors released with their code (see
 ``docs/method.md``). Any field can be
@@ -98,6 +98,8 @@ class RunConfig:
     split_index: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # CPU threads for PyTorch and the sampler; 0 = PyTorch's default
+    checkpoint_every: int = 1  # epochs between training snapshots (for --resume); 0 = none
+    checkpoint_seconds: float = 60.0  # ... and at least this many seconds (a snapshot costs a save)
 
 
 @dataclass
@@ -213,7 +215,8 @@ def validate(cfg: Config) -> Config:
                        "stage2.warmup_epochs": s2.warmup_epochs, "stage1.temp_wait": s1.temp_wait,
                        "stage1.pre_layers": s1.pre_layers, "stage2.pre_layers": s2.pre_layers,
                        "stage2.eval_batch_size": s2.eval_batch_size, "run.split_index": r.split_index,
-                       "run.threads": r.threads}.items():
+                       "run.threads": r.threads, "run.checkpoint_every": r.checkpoint_every,
+                       "run.checkpoint_seconds": r.checkpoint_seconds}.items():
         if value < 0:
             raise ConfigError(f"{key} must be non-negative, got {value}")
     for key, value in {"stage1.lr": s1.lr, "stage2.lr": s2.lr, "stage1.temp_min": s1.temp_min,

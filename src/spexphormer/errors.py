@@ -24,3 +24,11 @@ class ScoresMismatch(SpexphormerError):
 
 class CheckpointError(SpexphormerError):
     """A checkpoint file is missing, corrupt, or does not fit the model."""
+
+
+class RunFolderBusy(SpexphormerError):
+    """Another process is writing into the same run folder."""
+
+
+class WriteError(SpexphormerError):
+    """An output file could not be written (e.g. the disk is full); the previous file is intact."""

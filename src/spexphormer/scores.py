@@ -4,9 +4,11 @@ One file holds, for one graph, the attention score of every augmented edge in ev
 Attention Score Estimator, the augmented edge list and edge types, the fingerprint of the input
 graph, the split the estimator was trained on (fingerprint of the train and validation masks and a
 readable description), the configuration that produced it, the temperature at export and the
-estimator's own metrics. It is written atomically and checked on load: a truncated file, another
-format, a file made for another graph, or one whose estimator trained on another split (whose
-labels may include this split's test nodes) raises :class:`~spexphormer.errors.ScoresMismatch`.
+estimator's own metrics. It is written atomically with a SHA-256 of its contents and checked on
+load (checksum, then :func:`~spexphormer.artifact_checks.check_scores`): a truncated, corrupt or
+inconsistent file, another format, a file made for another graph, or one whose estimator trained
+on another split (whose labels may include this split's test nodes) raises
+:class:`~spexphormer.errors.ScoresMismatch`.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from spexphormer.artifact_checks import check_scores
 from spexphormer.errors import ScoresMismatch
 from spexphormer.graph.augment import AugmentedGraph
 from spexphormer.graph.fingerprint import describe_split, same_split
-from spexphormer.utils.io import load_torch, save_torch
+from spexphormer.utils.checksum import load_sealed, save_sealed
 
 FORMAT = "spexphormer-scores"
-VERSION = 2  # 2: records the split its estimator trained on
-READABLE = (1, 2)
+VERSION = 3  # 2: records the split its estimator trained on; 3: carries a SHA-256 of its contents
+LEGACY = (1, 2)  # readable older versions (no checksum)
 
 
 @dataclass
@@ -59,7 +62,7 @@ class Scores:
             "ptr": g.ptr, "scores": self.scores.float().contiguous(), "config": self.config,
             "config_key": self.config_key, "temperature": float(self.temperature), "metrics": self.metrics,
         }
-        return save_torch(payload, path)
+        return save_sealed(payload, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, fingerprint: str | None = None,
@@ -67,13 +70,14 @@ class Scores:
         """Read a scores file; with ``fingerprint``, also check that it belongs to that graph, and
         with ``split`` (:func:`~spexphormer.graph.split_identity`) that its estimator was trained
         on that split."""
-        payload = load_torch(path, FORMAT, READABLE, ScoresMismatch, "scores file")
+        payload = load_sealed(path, FORMAT, VERSION, ScoresMismatch, "scores file", LEGACY)
         missing = {"fingerprint", "num_nodes", "edge_index", "edge_type", "ptr", "scores"} - payload.keys()
         if missing:
             raise ScoresMismatch(f"scores file {path} lacks {', '.join(sorted(missing))}")
         if fingerprint is not None and payload["fingerprint"] != fingerprint:
             raise ScoresMismatch(f"scores file {path} was made for another graph "
                                  f"(fingerprint {payload['fingerprint']}, this graph {fingerprint})")
+        check_scores(payload, path)
         recorded = payload.get("split") or {}
         if split is not None and not recorded:
             raise ScoresMismatch(f"scores file {path} (format version {payload['version']}) does not record which "
@@ -82,11 +86,6 @@ class Scores:
             raise ScoresMismatch(f"scores file {path} was made on another split: its estimator trained on "
                                  f"{describe_split(recorded)}, this run uses {describe_split(split)}")
         n, edges, scores, ptr = payload["num_nodes"], payload["edge_index"], payload["scores"], payload["ptr"]
-        e = edges.size(1) if edges.dim() == 2 else -1
-        if scores.dim() != 2 or scores.size(1) != e or payload["edge_type"].numel() != e \
-                or ptr.numel() != n + 1 or int(ptr[-1]) != e:
-            raise ScoresMismatch(f"scores file {path} is inconsistent: {e} edges, scores of shape "
-                                 f"{tuple(scores.shape)}, {ptr.numel() - 1} nodes in the offsets")
         graph = AugmentedGraph(edges, payload["edge_type"].long(), ptr, n)
         return cls(scores, graph, payload["fingerprint"], payload.get("config", {}), payload.get("config_key", ""),
                    payload.get("temperature", 1.0), payload.get("metrics", {}), recorded)

@@ -264,15 +264,16 @@ def test_negative_seed_rejected(tmp_path):
         load_graph(path=_platonov(tmp_path / "s.npz"), seed=-1)
 
 
-def test_torch_file_with_extra_types_falls_back_with_warning(tmp_path):
+def test_torch_file_with_extra_types_needs_trust_pickle(tmp_path):
     import fractions
 
     x, y, edges = _graph()
     torch.save({"x": torch.from_numpy(x), "y": torch.from_numpy(y),
                 "edge_index": torch.from_numpy(edges.T.copy()), "note": fractions.Fraction(1, 3)},
                tmp_path / "extra.pt")
-    with pytest.warns(UserWarning, match="weights_only=False"):
-        d = load_graph(path=tmp_path / "extra.pt")
+    with pytest.raises(DataError, match="Fraction.*--trust-pickle"):
+        load_graph(path=tmp_path / "extra.pt")
+    d = load_graph(path=tmp_path / "extra.pt", trust_pickle=True)
     assert d.num_nodes == N
 
 

@@ -111,11 +111,12 @@ def _write_hetero(root: Path, n: int) -> None:
     rng = np.random.default_rng(n)
     folder = root / "Heterophilous" / "minesweeper" / "raw"
     folder.mkdir(parents=True, exist_ok=True)
-    masks = np.zeros((10, n), bool)
-    masks[:, : n // 2] = True
+    train, val = np.zeros((10, n), bool), np.zeros((10, n), bool)
+    train[:, : n // 2] = True
+    val[:, n // 2: 3 * n // 4] = True  # non-empty: an empty validation set is refused
     np.savez(folder / "minesweeper.npz", node_features=rng.standard_normal((n, 7)).astype(np.float32),
              node_labels=rng.integers(0, 2, n), edges=rng.integers(0, n, (3 * n, 2)),
-             train_masks=masks, val_masks=np.zeros((10, n), bool), test_masks=~masks)
+             train_masks=train, val_masks=val, test_masks=~(train | val))
 
 
 def test_pyg_processed_cache_not_stale(tmp_path):

@@ -21,6 +21,7 @@ def load_graph(
     split_index: int = 0,
     seed: int = 0,
     symmetrize: Optional[bool] = None,
+    trust_pickle: bool = False,
 ) -> Data:
     r"""Loads a graph, named or from a file, and validates it.
 
@@ -37,6 +38,8 @@ def load_graph(
         symmetrize (bool, optional): Add the reverse of every edge. ``None`` (default): yes for
             files, and for named datasets what their reference protocol does (Pokec and
             ``actor-reference`` stay directed).
+        trust_pickle (bool): Let a ``.pt`` ``path`` unpickle types beyond PyG's ``Data``, which
+            can run code from the file. Only for a file you trust. (default: :obj:`False`)
 
     Returns:
         Data: ``x`` float32 ``[N, F]``; ``y`` int64 ``[N]`` (``-1`` = unlabelled) or float32
@@ -56,7 +59,8 @@ def load_graph(
         return load_named(dataset, root=root, split_index=split_index, seed=seed,
                           symmetrize=symmetrize)
     return validate_graph(load_file(path, split_index=split_index, seed=seed,
-                                    symmetrize=True if symmetrize is None else symmetrize))
+                                    symmetrize=True if symmetrize is None else symmetrize,
+                                    trust_pickle=trust_pickle))
 
 
 def describe(data: Data) -> Dict[str, object]:

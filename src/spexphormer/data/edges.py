@@ -56,6 +56,8 @@ def clean_edges(
         ei = _np(edge_index)
     if ei.ndim != 2 or ei.shape[0] != 2:
         raise DataError(f"{source}: edge_index must have shape [2, E], got {list(ei.shape)}")
+    if ei.dtype.kind not in "biuf":  # strings, objects, complex numbers
+        raise DataError(f"{source}: edge indices must be integers, got dtype {ei.dtype}")
     if ei.size and not np.issubdtype(ei.dtype, np.integer):
         if not np.all(np.isfinite(ei)) or np.any(ei != np.round(ei)):
             raise DataError(f"{source}: edge indices must be integers, got dtype {ei.dtype}")

@@ -12,6 +12,8 @@ Formats:
 * A ``torch.save``-d PyG :class:`~torch_geometric.data.Data` (or a dict) in ``.pt`` / ``.pth``
   with ``x``, ``y``, ``edge_index`` and optional ``train_mask`` / ``val_mask`` / ``test_mask``
   (``[N]``, or ``[N, S]`` as PyG stacks splits), optional ``edge_attr`` and ``num_classes``.
+  It is read with ``weights_only=True`` (tensors, containers and PyG's ``Data`` types only); a
+  file that needs other types is refused unless the caller passes ``trust_pickle=True``.
 * A folder of ``.npy`` files, for graphs close to the machine's memory: ``x.npy`` ``[N, F]``
   (float32 is used in place: memory-mapped, not copied), ``y.npy`` ``[N]``, ``edge_index.npy``
   ``[2, E]`` or ``[E, 2]``, and optionally ``train_mask.npy`` / ``val_mask.npy`` /
@@ -24,6 +26,7 @@ get the ROC-AUC metric, others accuracy; a float ``[N, C]`` target is multilabel
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -56,8 +59,17 @@ def _get(store: Mapping, key: str, path: Path, fmt: str) -> Any:
         raise DataError(f"{path}: cannot read key '{key}': {one_line(exc)}") from exc
 
 
+def _numeric(a: Any, path: Path, what: str) -> np.ndarray:
+    """``a`` as a numpy array of numbers (bool, int or float); strings and objects are refused."""
+    arr = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        first = f" (first: {str(arr.flat[0])[:20]!r})" if arr.size else ""
+        raise DataError(f"{path}: {what} must be numeric, got dtype {arr.dtype}{first}")
+    return arr
+
+
 def _labels(y: Any, path: Path) -> torch.Tensor:
-    t = torch.as_tensor(y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y))
+    t = torch.as_tensor(_numeric(y, path, "labels"))
     if t.dim() == 2 and t.size(1) > 1:  # multilabel
         return t.to(torch.float32)
     t = t.reshape(-1)
@@ -71,7 +83,7 @@ def _labels(y: Any, path: Path) -> torch.Tensor:
 
 def _finish(path: Path, x, y, edge_index, masks, split_index, seed, symmetrize, edge_attr=None,
             num_classes=None) -> Data:
-    x = torch.as_tensor(x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
+    x = torch.as_tensor(_numeric(x, path, "node features"))
     if x.dim() != 2:
         raise DataError(f"{path}: node features must have shape [N, F], got {list(x.shape)}")
     if not (x.is_floating_point() or x.dtype in (torch.int8, torch.int16, torch.int32, torch.int64,
@@ -161,26 +173,38 @@ def pyg_safe_globals() -> list:
             TensorAttr, EdgeAttr]
 
 
-def _torch_load(path: Path) -> Any:
-    try:
-        with torch.serialization.safe_globals(pyg_safe_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "unsupported global" not in str(exc).lower():
+TRUST_FLAG = "--trust-pickle"
+
+
+def _torch_load(path: Path, trust_pickle: bool = False) -> Any:
+    """``torch.load`` with PyG's ``Data`` types allow-listed; anything else only if trusted.
+
+    Full unpickling runs whatever code the file names, so it needs the user's explicit consent
+    for this one file (``trust_pickle``, the CLI's ``--trust-pickle``), never a fallback.
+    """
+    if not trust_pickle:
+        try:
+            with torch.serialization.safe_globals(pyg_safe_globals()):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
             last = (str(exc).strip().splitlines() or [""])[-1]
+            if "unsupported global" in str(exc).lower():
+                name = re.search(r"GLOBAL ([\w.]+)", str(exc))
+                raise DataError(
+                    f"{path} holds types outside PyG's Data ({name.group(1) if name else 'unknown'}); "
+                    f"loading it could run code from the file: refused (if you trust this file, "
+                    f"pass {TRUST_FLAG})") from None
             raise DataError(f"cannot read {path}: corrupt torch file ({one_line(last)})") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"cannot read {path}: not a readable torch file ({one_line(exc)})") from exc
-    # The file needs types beyond the allow-list: full unpickling (the user chose this file).
-    warnings.warn(f"{path}: loaded with weights_only=False (types outside PyG's Data)", stacklevel=3)
+        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise DataError(f"cannot read {path}: not a readable torch file ({one_line(exc)})") from exc
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - arbitrary unpickling failures
         raise DataError(f"cannot read {path}: {one_line(exc)}") from exc
 
 
-def _torch(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
-    obj = _torch_load(path)
+def _torch(path: Path, split_index: int, seed: int, symmetrize: bool, trust_pickle: bool = False) -> Data:
+    obj = _torch_load(path, trust_pickle)
     if isinstance(obj, Data):
         store: Dict[str, Any] = {k: obj[k] for k in obj.keys()}
     elif isinstance(obj, Mapping):
@@ -221,7 +245,8 @@ def _npy_dir(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
         return _finish(path, x, np.asarray(y), ei, masks, split_index, seed, symmetrize)
 
 
-def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True) -> Data:
+def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True,
+              trust_pickle: bool = False) -> Data:
     r"""Loads a user graph file (see the module docstring for the formats).
 
     Args:
@@ -229,6 +254,8 @@ def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True
         split_index (int): Which mask of a stack of masks. (default: 0)
         seed (int): Seed of the random split when the file has no masks. (default: 0)
         symmetrize (bool): Add reverse edges. (default: :obj:`True`)
+        trust_pickle (bool): Allow a ``.pt`` file to unpickle types beyond PyG's ``Data`` (which
+            can run code from the file); without it such a file is refused. (default: :obj:`False`)
 
     Returns:
         Data: The graph (not yet validated), named after the file stem.
@@ -243,7 +270,7 @@ def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True
         raise DataError(f"graph file not found: {path}")
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
-        return _torch(path, split_index, seed, symmetrize)
+        return _torch(path, split_index, seed, symmetrize, trust_pickle)
     if suffix != ".npz":
         raise DataError(f"{path}: unsupported file type '{suffix}' (expected .npz, .pt or .pth)")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict
 
 import torch
@@ -23,8 +24,7 @@ def validate_graph(data: Data) -> Data:
     Checks: ``x`` is a finite float ``[N, F]`` tensor; ``y`` has ``N`` rows and labels in
     ``[-1, C)`` (or 0/1 values for a multilabel ``[N, C]`` target); ``edge_index`` is an integer
     ``[2, E]`` tensor with indices in ``[0, N)``; ``edge_attr`` (if any) has ``E`` rows; the three
-    masks are boolean of length ``N``; at least one labelled training node exists; no node is
-    both a training and a test node.
+    masks are boolean of length ``N``; then :func:`check_split` (no empty and no overlapping sets).
 
     Args:
         data (Data): The graph. ``num_classes`` and ``task`` attributes are used when present
@@ -109,9 +109,39 @@ def validate_graph(data: Data) -> Data:
         if m.dim() != 1 or m.size(0) != n:
             raise DataError(f"{name}: {key} has shape {list(m.shape)}, expected [{n}] (one per node)")
         masks[key] = m
-    if not bool((masks["train_mask"] & labelled).any()):
-        raise DataError(f"{name}: empty training set (no labelled node in train_mask)")
-    both = int((masks["train_mask"] & masks["test_mask"]).sum())
-    if both:
-        raise DataError(f"{name}: {both} nodes are in both train_mask and test_mask")
+    check_split(data)
     return data
+
+
+SET_NAME = {"train": "training", "val": "validation", "test": "test"}
+PURPOSE = {"train": "nothing to train on", "val": "nothing to select the model on", "test": "nothing to measure"}
+
+
+def check_split(data: Data) -> None:
+    r"""Refuses a split that cannot give honest numbers; warns on a suspicious one.
+
+    Errors: a mask with no labelled node (its metric would be NaN), and any overlap between the
+    training, validation and test sets (each makes a reported number wrong: training nodes in the
+    test set inflate the test metric, in the validation set they select a memorising model, and
+    validation nodes in the test set let model selection see the test). Warning: a training set
+    of a single class (a trivial classifier scores perfectly on it).
+
+    Raises:
+        DataError: Naming the mask or the pair of masks.
+    """
+    name, y = _name(data), data.y
+    labelled = torch.ones(y.size(0), dtype=torch.bool) if y.dim() == 2 else y >= 0
+    masks = {key: getattr(data, f"{key}_mask") for key in ("train", "val", "test")}
+    for key, mask in masks.items():
+        if not bool((mask & labelled).any()):
+            raise DataError(f"{name}: empty {SET_NAME[key]} set (no labelled node in {key}_mask: {PURPOSE[key]})")
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        both = int((masks[a] & masks[b]).sum())
+        if both:
+            raise DataError(f"{name}: {both} nodes are in both {a}_mask and {b}_mask (the sets must be disjoint)")
+    if y.dim() == 1:
+        classes = torch.unique(y[masks["train"] & labelled])
+        if classes.numel() == 1:
+            warnings.warn(f"{name}: every training node has label {int(classes[0])}: a model that always "
+                          "predicts it is perfect on the training set; check the labels and the split",
+                          stacklevel=2)

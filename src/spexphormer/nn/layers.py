@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spexphormer.nn.attention import EdgeListAttention, NeighbourAttention, ScoreAttention
-from spexphormer.nn.norms import make_norm
+from spexphormer.nn.norms import BatchNorm, make_norm
 
 __all__ = ["InputEncoder", "FeedForward", "ASELayer", "ExphormerLayer", "SpexphormerLayer"]
 
@@ -69,7 +69,7 @@ class _PreLayer(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.lin = nn.Linear(dim, dim)
-        self.norm = nn.BatchNorm1d(dim)
+        self.norm = BatchNorm(dim)  # takes a one-row training batch too
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()

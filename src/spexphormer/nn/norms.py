@@ -3,11 +3,12 @@ r"""Normalisation layers used by the transformer blocks, chosen by name."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spexphormer.errors import ConfigError
 
-__all__ = ["GraphNorm", "make_norm", "NORM_KINDS"]
+__all__ = ["BatchNorm", "GraphNorm", "make_norm", "NORM_KINDS"]
 
 NORM_KINDS = ("batch", "graph", "layer", "none")
 
@@ -58,11 +59,30 @@ class GraphNorm(nn.Module):
         return f"{self.dim}, eps={self.eps}"
 
 
+class BatchNorm(nn.BatchNorm1d):
+    r""":class:`~torch.nn.BatchNorm1d` that also takes a training batch of one row.
+
+    One row has no batch variance, and PyTorch refuses it in training mode. Such a batch (a
+    training set one node larger than a multiple of the batch size, or a one-node training set)
+    is normalised with the running statistics, as in evaluation, and does not update them. Every
+    other batch is normalised exactly as by :class:`~torch.nn.BatchNorm1d` (same parameters,
+    buffers and state-dict keys).
+
+    Shapes:
+        - **input**: :math:`(N, D)`; **output**: :math:`(N, D)`
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.size(0) == 1 and self.running_mean is not None:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 def make_norm(kind: str, dim: int) -> nn.Module:
     r"""Build a normalisation layer by name.
 
     Args:
-        kind (str): ``"batch"`` (:class:`~torch.nn.BatchNorm1d`), ``"graph"``
+        kind (str): ``"batch"`` (:class:`BatchNorm`), ``"graph"``
             (:class:`GraphNorm`), ``"layer"`` (:class:`~torch.nn.LayerNorm`) or ``"none"``
             (:class:`~torch.nn.Identity`).
         dim (int): number of channels.
@@ -75,7 +95,7 @@ def make_norm(kind: str, dim: int) -> nn.Module:
     """
     key = (kind or "none").lower()
     if key == "batch":
-        return nn.BatchNorm1d(dim)
+        return BatchNorm(dim)
     if key == "graph":
         return GraphNorm(dim)
     if key == "layer":

@@ -18,6 +18,7 @@ from spexphormer.nn import Exphormer
 from spexphormer.pipeline.stage1 import augment_graph
 from spexphormer.pipeline.stage2 import wide_args
 from spexphormer.train import FitResult, compute_metric, fit, task_loss
+from spexphormer.train.state import TrainingState
 from spexphormer.utils.seed import seeded
 
 
@@ -36,6 +37,7 @@ def train_exphormer(
     graph: AugmentedGraph | None = None,
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
+    state: TrainingState | None = None,
 ) -> ExphormerResult:
     """Train Exphormer full-batch on the augmented graph; test metric at the best validation epoch."""
     s2, device = cfg.stage2, torch.device(device)
@@ -60,5 +62,5 @@ def train_exphormer(
                     for name in ("val", "test")}
 
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
-                     s2.clip, log_path=log_path, desc=f"exphormer (seed {seed})", progress=progress)
+                     s2.clip, log_path=log_path, desc=f"exphormer (seed {seed})", progress=progress, state=state)
     return ExphormerResult(result, model, args)

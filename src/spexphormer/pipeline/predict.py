@@ -23,14 +23,15 @@ from spexphormer.utils.io import atomic_write
 MODELS = {"spexphormer": Spexphormer, "exphormer": Exphormer}
 
 
-def _graph_from(ckpt: dict, data: Data | None, data_root: str | None) -> Data:
+def _graph_from(ckpt: dict, data: Data | None, data_root: str | None, trust_pickle: bool = False) -> Data:
     if data is None:
         from spexphormer.data import load_graph
         source = ckpt["meta"].get("source")
         if not source:
             raise CheckpointError("the checkpoint does not say which graph it was trained on: give --dataset or --data")
         data = load_graph(dataset=source["dataset"], path=source["path"], root=data_root,
-                          split_index=source.get("split_index", 0), symmetrize=source.get("symmetrize"))
+                          split_index=source.get("split_index", 0), symmetrize=source.get("symmetrize"),
+                          trust_pickle=trust_pickle)  # the user's consent, never the checkpoint's
     if graph_fingerprint(data.edge_index, data.num_nodes, data.num_features) != ckpt["fingerprint"]:
         raise CheckpointError("the checkpoint was trained on another graph (fingerprints differ)")
     trained_on, given = ckpt["meta"].get("split"), split_identity(data)
@@ -42,12 +43,14 @@ def _graph_from(ckpt: dict, data: Data | None, data_root: str | None) -> Data:
 
 def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: str | None = None,
             scores_path: str | os.PathLike | None = None, nodes: list[int] | None = None,
-            device: torch.device | str = "cpu", seed: int = 0) -> dict:
+            device: torch.device | str = "cpu", seed: int = 0, trust_pickle: bool = False) -> dict:
     """Logits of ``nodes`` (default all) under a checkpoint.
 
     Spexphormer predictions use one graph sampled from the scores file with ``seed``. On a graph
     other than the training graph (e.g. one that has grown) the checkpoint's estimator scores it
-    first, and ``nodes`` defaults to the new nodes (:mod:`spexphormer.pipeline.grown`).
+    first, and ``nodes`` defaults to the new nodes (:mod:`spexphormer.pipeline.grown`). Without
+    ``data`` the graph recorded in the checkpoint is loaded, safely: a ``.pt`` file needing more
+    than PyG's ``Data`` types is refused unless the caller passes ``trust_pickle``.
 
     Returns:
         ``{"nodes": LongTensor [n], "logits": Tensor [n, out], "task": str}``
@@ -57,7 +60,7 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
         raise CheckpointError(f"unknown model kind {ckpt['kind']!r} in {checkpoint}")
     if is_new_graph(ckpt, data):  # e.g. the training graph with new nodes: score it afresh
         return predict_grown(ckpt, data, nodes, device, seed)
-    data = _graph_from(ckpt, data, data_root)
+    data = _graph_from(ckpt, data, data_root, trust_pickle)
     cfg, device = Config.from_dict(ckpt["config"]), torch.device(device)
     model = MODELS[ckpt["kind"]](**ckpt["model_args"])
     try:
@@ -65,9 +68,11 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint weights do not fit the model: {str(exc).splitlines()[0]}") from None
     model.to(device).eval()
+    if nodes is not None:  # checked as Python ints: an id beyond int64 must not reach torch
+        bad = next((i for i in nodes if not 0 <= i < data.num_nodes), None)
+        if bad is not None:
+            raise DataError(f"node ids must be in 0..{data.num_nodes - 1}, got {bad}")
     ids = torch.arange(data.num_nodes) if nodes is None else torch.as_tensor(nodes, dtype=torch.long)
-    if ids.numel() and (ids.min() < 0 or ids.max() >= data.num_nodes):
-        raise DataError(f"node ids must be in 0..{data.num_nodes - 1}")
     with torch.no_grad():
         if ckpt["kind"] == "exphormer":
             graph = augment_graph(data, cfg)

@@ -7,6 +7,9 @@ Output folder layout::
     OUT/seed<S>/log.jsonl    per-epoch log of the wide network for seed S
     OUT/seed<S>/model.pt     best-validation checkpoint of seed S
     OUT/results.json         the summary (written last, atomically)
+    OUT/.spexphormer.lock    held while a run writes here (one writer per folder)
+
+``--resume`` snapshots: see :mod:`spexphormer.pipeline.resume`.
 """
 
 from __future__ import annotations
@@ -20,15 +23,17 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data.validate import check_split
 from spexphormer.distributed import world
 from spexphormer.graph import graph_fingerprint, split_identity
 from spexphormer.pipeline.exphormer import train_exphormer
 from spexphormer.pipeline.grown import feature_signature, read_estimator, save_estimator
+from spexphormer.pipeline.resume import run_key, train_seeds, training_state
 from spexphormer.pipeline.stage1 import estimate, estimator_args
 from spexphormer.pipeline.stage2 import train_wide
 from spexphormer.scores import Scores
-from spexphormer.train.checkpoint import save_checkpoint
 from spexphormer.utils.io import save_json
+from spexphormer.utils.lock import locks_out_folder
 from spexphormer.utils.memory import StageMeter
 from spexphormer.utils.table import format_table, human_bytes
 
@@ -65,90 +70,101 @@ def scores_file(out: Path, cfg: Config, split: dict) -> Path:
     return out / f"scores-{cfg.stage1_key()}-{split['fingerprint'][:8]}.pt"
 
 
-def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, progress=True):
+@locks_out_folder
+def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, progress=True, resume=False):
     """Load ``scores_path`` (checked against the graph and the split), or reuse/compute
-    ``OUT/scores-<key>-<split>.pt``.
+    ``OUT/scores-<key>-<split>.pt``; with ``resume``, an interrupted estimator continues from its
+    last snapshot.
 
     Returns (scores, stage-1 summary dict).
     """
+    check_split(data)
     split = split_identity(data)
     path = Path(scores_path) if scores_path else scores_file(out, cfg, split)
     if scores_path or path.exists():
         scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features), split)
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
+    state = training_state(out / "stage1.state.pt", cfg, run_key(data, cfg, "stage1"), resume)
     with StageMeter(device) as meter:
         result = estimate(data, cfg, out=_main_only(path), device=device, log_path=_main_only(out / "stage1.jsonl"),
-                          progress=progress)
+                          progress=progress, state=state)
     if world().is_main:
         save_estimator(path, result.model, estimator_args(data, cfg), result.scores, data, cfg)  # for grown graphs
+        state.discard()
     return result.scores, {"reused": None, **result.scores.metrics, **meter.as_dict(),
+                           "resumed_at_epoch": state.resumed_at,
                            "seconds_per_epoch": result.fit.seconds_per_epoch, "scores_file": str(path.resolve())}
 
 
+def _summary(records: list[dict]) -> dict:
+    """The per-seed checkpoint metas folded into the results' metrics and costs."""
+    return {"test": summarize([r["test"] for r in records]), "val": summarize([r["val"] for r in records]),
+            "seconds": round(sum(r["seconds"] for r in records), 3),
+            "peak_memory_bytes": max(r["peak_memory_bytes"] for r in records),
+            "working_memory_bytes": max(r["working_memory_bytes"] for r in records),
+            "seconds_per_epoch": mean(r["seconds_per_epoch"] for r in records)}
+
+
+@locks_out_folder
 def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "cpu",
-        scores_path: str | Path | None = None, progress: bool = True) -> dict:
-    """Stage 1 (or a matching scores file), then stage 2 for every seed; writes ``OUT/results.json``."""
+        scores_path: str | Path | None = None, progress: bool = True, resume: bool = False) -> dict:
+    """Stage 1 (or a matching scores file), then stage 2 for every seed; writes ``OUT/results.json``.
+
+    With ``resume``, finished seeds of the same run are kept and interrupted ones continue
+    from their last snapshot (see :mod:`spexphormer.pipeline.resume`).
+    """
     out, device = Path(out), torch.device(device)
     out.mkdir(parents=True, exist_ok=True)
     results = _header(data, cfg, device, "spexphormer")
-    scores, stage1 = obtain_scores(data, cfg, out, device, scores_path, progress)
+    scores, stage1 = obtain_scores(data, cfg, out, device, scores_path, progress, resume)
     grown = {"estimator": read_estimator(stage1["scores_file"]), "features": feature_signature(data.x),
              "num_nodes": data.num_nodes}  # what predictions on a grown graph need
-    tests, vals, seconds, peaks, working, per_epoch = [], [], 0.0, [], [], []
-    for seed in results["seeds"]:
-        with StageMeter(device) as meter:
-            res = train_wide(data, scores, cfg, seed=seed, device=device,
-                             log_path=_main_only(out / f"seed{seed}" / "log.jsonl"), progress=progress)
-        if world().is_main:
-            save_checkpoint(out / f"seed{seed}" / "model.pt", "spexphormer", res.model_args, res.fit.state_dict,
-                            scores.fingerprint, cfg.to_dict(), {"seed": seed, "val": res.fit.val, "test": res.fit.test,
-                                                                "best_epoch": res.fit.best_epoch, "task": data.task,
-                                                                "metric": data.metric,
-                                                                "source": getattr(data, "source", None),
-                                                                "split": scores.split,
-                                                                "scores_file": stage1["scores_file"], **grown})
-        tests.append(res.fit.test), vals.append(res.fit.val)
-        seconds += meter.seconds
-        peaks.append(meter.peak_memory_bytes), working.append(meter.working_bytes)
-        per_epoch.append(res.fit.seconds_per_epoch)
+
+    def train(seed, log_path, state):
+        return train_wide(data, scores, cfg, seed=seed, device=device, log_path=log_path, progress=progress,
+                          state=state)
+
+    meta = {"task": data.task, "metric": data.metric, "source": getattr(data, "source", None),
+            "split": scores.split, "scores_file": stage1["scores_file"], **grown}
+    records = train_seeds("spexphormer", results["seeds"], data, cfg, out, device, train, scores.fingerprint, meta,
+                          resume, extra=scores.scores)
+    s = _summary(records)
     results.update({
-        "test": summarize(tests), "val": summarize(vals),
-        "stages": {"stage1": stage1, "stage2": {"seconds": round(seconds, 3), "peak_memory_bytes": max(peaks),
-                                                "working_memory_bytes": max(working)}},
-        "seconds_per_epoch": mean(per_epoch), "edge_ratio": res.edge_ratio,
-        "sampling_seconds": res.sampling_seconds,
+        "test": s["test"], "val": s["val"],
+        "stages": {"stage1": stage1, "stage2": {k: s[k] for k in ("seconds", "peak_memory_bytes",
+                                                                  "working_memory_bytes")}},
+        "seconds_per_epoch": s["seconds_per_epoch"], "edge_ratio": records[-1]["edge_ratio"],
+        "sampling_seconds": records[-1]["sampling_seconds"],
     })
     if world().is_main:
         save_json(results, out / "results.json")
     return results
 
 
+@locks_out_folder
 def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "cpu",
-                  progress: bool = True) -> dict:
+                  progress: bool = True, resume: bool = False) -> dict:
     """Full-batch Exphormer for every seed; writes ``OUT/results.json`` in the same layout."""
     out, device = Path(out), torch.device(device)
     out.mkdir(parents=True, exist_ok=True)
+    check_split(data)
     results = _header(data, cfg, device, "exphormer")
-    tests, vals, seconds, peaks, working, per_epoch = [], [], 0.0, [], [], []
     fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
-    for seed in results["seeds"]:
-        with StageMeter(device) as meter:
-            res = train_exphormer(data, cfg, seed=seed, device=device, log_path=out / f"seed{seed}" / "log.jsonl",
-                                  progress=progress)
-        save_checkpoint(out / f"seed{seed}" / "model.pt", "exphormer", res.model_args, res.fit.state_dict,
-                        fingerprint, cfg.to_dict(), {"seed": seed, "val": res.fit.val, "test": res.fit.test, "task": data.task,
-                         "metric": data.metric, "source": getattr(data, "source", None),
-                         "split": split_identity(data), "features": feature_signature(data.x),
-                         "num_nodes": data.num_nodes})
-        tests.append(res.fit.test), vals.append(res.fit.val)
-        seconds += meter.seconds
-        peaks.append(meter.peak_memory_bytes), working.append(meter.working_bytes)
-        per_epoch.append(res.fit.seconds_per_epoch)
-    results.update({"test": summarize(tests), "val": summarize(vals),
-                    "stages": {"exphormer": {"seconds": round(seconds, 3), "peak_memory_bytes": max(peaks),
-                                             "working_memory_bytes": max(working)}},
-                    "seconds_per_epoch": mean(per_epoch), "edge_ratio": 1.0})
-    save_json(results, out / "results.json")
+
+    def train(seed, log_path, state):
+        return train_exphormer(data, cfg, seed=seed, device=device, log_path=log_path, progress=progress,
+                               state=state)
+
+    meta = {"task": data.task, "metric": data.metric, "source": getattr(data, "source", None),
+            "split": split_identity(data), "features": feature_signature(data.x), "num_nodes": data.num_nodes}
+    records = train_seeds("exphormer", results["seeds"], data, cfg, out, device, train, fingerprint, meta, resume)
+    s = _summary(records)
+    results.update({"test": s["test"], "val": s["val"],
+                    "stages": {"exphormer": {k: s[k] for k in ("seconds", "peak_memory_bytes",
+                                                               "working_memory_bytes")}},
+                    "seconds_per_epoch": s["seconds_per_epoch"], "edge_ratio": 1.0})
+    if world().is_main:
+        save_json(results, out / "results.json")
     return results
 
 

@@ -16,6 +16,7 @@ from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss, temperature
+from spexphormer.train.state import TrainingState
 from spexphormer.utils.seed import seeded
 
 
@@ -61,6 +62,7 @@ def estimate(
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
     fused: bool = True,
+    state: TrainingState | None = None,
 ) -> Stage1Result:
     """Train the estimator on the whole augmented graph and return (and save) its scores.
 
@@ -72,8 +74,10 @@ def estimate(
         fused: on the CPU, run the attention in the fused CSR kernels
             (:mod:`spexphormer.nn.csr_attention`, the same function); False keeps the edge-list
             kernels (the reference, and the baseline of ``benchmarks/large.py``).
+        state: training snapshots, to resume an interrupted estimator (see :mod:`spexphormer.train.state`).
 
-    Under torchrun, the ranks share the nodes (:mod:`spexphormer.pipeline.stage1_sharded`).
+    Under torchrun, the ranks share the nodes (:mod:`spexphormer.pipeline.stage1_sharded`; no
+    snapshots there).
     """
     if world().active:
         from spexphormer.pipeline.stage1_sharded import estimate_sharded
@@ -101,7 +105,7 @@ def estimate(
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
                      s1.clip, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
-                     desc="stage 1 (estimator)", progress=progress)
+                     desc="stage 1 (estimator)", progress=progress, state=state)
 
     model.eval()
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)

@@ -26,6 +26,7 @@ from spexphormer.sampling import SampledLayers, derive_seed, iterate_batches, sa
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
 from spexphormer.train.metrics import labelled
+from spexphormer.train.state import TrainingState
 from spexphormer.utils.seed import seeded
 
 
@@ -130,6 +131,7 @@ def train_wide(
     device: torch.device | str = "cpu",
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
+    state: TrainingState | None = None,
 ) -> Stage2Result:
     """Train the wide Spexphormer on graphs sampled from ``scores``; test metric at best validation."""
     s2, device = cfg.stage2, torch.device(device)
@@ -139,12 +141,13 @@ def train_wide(
     eval_batch = s2.eval_batch_size or s2.batch_size
     receptive_field_warning(s2.batch_size, s2.ks, data.num_nodes)
     sampler = LayerSampler(scores, cfg, seed)
-    state: dict = {}
+    drawn: dict = {}
 
     def layers_for(epoch: int) -> SampledLayers:
-        if epoch % s2.resample_every == 0 or "layers" not in state:
-            state["layers"] = sampler.sample(epoch)
-        return state["layers"]
+        at = epoch - epoch % s2.resample_every  # a pure function of the epoch: resuming restores it
+        if drawn.get("at") != at:
+            drawn["layers"], drawn["at"] = sampler.sample(at), at
+        return drawn["layers"]
 
     with seeded(seed):
         args = wide_args(data, cfg)
@@ -164,13 +167,13 @@ def train_wide(
             return dp.global_mean(total, count)
 
         def evaluate(epoch):
-            layers = state["layers"]
+            layers = drawn["layers"]
             predict = lambda ids: predict_nodes(model, x, ids, layers, eval_batch, device)  # noqa: E731
             return {name: compute_metric(dp.predict_sharded(predict, nodes[name]), y[nodes[name]], data.task,
                                          data.metric) for name in ("val", "test")}
 
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
-                     s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress)
+                     s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress, state=state)
 
     ratio = sum(s2.ks) / len(s2.ks) * data.num_nodes / scores.graph.num_edges
     return Stage2Result(result, model, args, ratio, sampler.seconds)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from spexphormer.train.logs import EpochLogger
 from spexphormer.train.schedule import cosine_with_warmup
+from spexphormer.train.state import TrainingState
 
 Optimize = Callable[[Tensor], None]
 
@@ -53,6 +54,7 @@ def fit(
     log_path: str | Path | None = None,
     desc: str = "train",
     progress: bool = True,
+    state: TrainingState | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` epochs and keep its best-validation weights.
 
@@ -64,6 +66,8 @@ def fit(
         log_path: JSON-lines file, one record per epoch (written as training goes); a CSV, the
             TensorBoard events and the curves go beside it (:class:`~spexphormer.train.logs.EpochLogger`).
         progress: a bar on a terminal, a line per stage when stderr goes to a file.
+        state: periodic snapshots of the whole training state; with ``state.resume`` training
+            continues from the last one (see :mod:`spexphormer.train.state`).
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = cosine_with_warmup(optimizer, warmup_epochs, epochs)
@@ -77,9 +81,12 @@ def fit(
 
     logger = EpochLogger(log_path, desc, epochs, progress)
     best = FitResult(best_epoch=-1, val=-math.inf, test=math.nan)
+    first, before = state.restore(model, optimizer, scheduler, best) if state is not None else (0, 0.0)
+    for record in best.history:  # a resumed run's logs keep the epochs it restored
+        logger.log(record, best=best.val)
     start = time.perf_counter()
     try:
-        for epoch in range(epochs):
+        for epoch in range(first, epochs):
             tic = time.perf_counter()
             info = epoch_info(epoch) if epoch_info else {}
             model.train()
@@ -97,9 +104,11 @@ def fit(
                 best.best_epoch, best.val, best.test = epoch, val, scores.get("test", math.nan)
                 best.state_dict = copy.deepcopy(model.state_dict())
             logger.log(record, best=best.val)
+            if state is not None and state.due(epoch, epochs):
+                state.save(epoch, model, optimizer, scheduler, best, before + time.perf_counter() - start)
     finally:
         logger.close(best.best_epoch, best.val, best.test)
-    best.seconds = time.perf_counter() - start
+    best.seconds = before + time.perf_counter() - start
     if best.state_dict is not None:
         model.load_state_dict(best.state_dict)
     return best

@@ -1,0 +1,74 @@
+"""Content checks of the files stage 1 and stage 2 write, run on every load after the checksum.
+
+A checksum catches bit rot; these checks catch a file that is internally inconsistent however it
+came to be (written by a buggy or foreign tool, edited by hand): each failure raises the file's
+typed error with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from spexphormer.errors import CheckpointError, ScoresMismatch
+from spexphormer.graph import NUM_EDGE_TYPES
+
+SCORE_SUM_TOLERANCE = 1e-3  # float32 softmax sums over up to ~10^4 in-edges stay well within this
+
+
+def _tensor(payload: dict, key: str, path, integer: bool) -> Tensor:
+    value = payload[key]
+    if not isinstance(value, Tensor) or value.is_floating_point() == integer or value.dtype == torch.bool:
+        raise ScoresMismatch(f"scores file {path}: '{key}' must be {'an integer' if integer else 'a float'} tensor")
+    return value
+
+
+def check_scores(payload: dict, path) -> None:
+    """Shapes consistent, indices in range, edges grouped by destination, scores a distribution per node.
+
+    Shapes:
+        edge_index: [2, E]; edge_type: [E]; ptr: [N + 1]; scores: [L, E]
+    """
+    n = payload["num_nodes"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ScoresMismatch(f"scores file {path}: num_nodes must be a non-negative integer, got {n!r}")
+    edges, ptr = _tensor(payload, "edge_index", path, True), _tensor(payload, "ptr", path, True)
+    types, scores = _tensor(payload, "edge_type", path, True), _tensor(payload, "scores", path, False)
+    e = edges.size(1) if edges.dim() == 2 and edges.size(0) == 2 else -1
+    if e < 0 or scores.dim() != 2 or scores.size(1) != e or types.shape != (e,) or ptr.shape != (n + 1,) \
+            or int(ptr[0]) != 0 or int(ptr[-1]) != e:
+        raise ScoresMismatch(f"scores file {path} is inconsistent: edges of shape {tuple(edges.shape)}, scores "
+                             f"of shape {tuple(scores.shape)}, {ptr.numel() - 1} nodes in the offsets of {n}")
+    degree = ptr.diff()
+    if bool((degree < 0).any()):
+        raise ScoresMismatch(f"scores file {path}: the node offsets (ptr) decrease")
+    if e and (int(edges.min()) < 0 or int(edges.max()) >= n):
+        raise ScoresMismatch(f"scores file {path}: edge indices outside 0..{n - 1}")
+    if not torch.equal(edges[1], torch.repeat_interleave(torch.arange(n), degree)):
+        raise ScoresMismatch(f"scores file {path}: edges are not grouped by destination as the offsets say")
+    if e and (int(types.min()) < 0 or int(types.max()) >= NUM_EDGE_TYPES):
+        raise ScoresMismatch(f"scores file {path}: edge types outside 0..{NUM_EDGE_TYPES - 1}")
+    if not bool(torch.isfinite(scores).all()) or bool((scores < 0).any()):
+        raise ScoresMismatch(f"scores file {path}: scores must be finite and non-negative")
+    has_edges = degree > 0
+    for layer in range(scores.size(0)):  # one layer at a time: O(N) extra memory
+        sums = torch.segment_reduce(scores[layer], "sum", lengths=degree)
+        off = (sums - 1).abs().masked_fill(~has_edges, 0)
+        if n and float(off.max()) > SCORE_SUM_TOLERANCE:
+            node = int(off.argmax())
+            raise ScoresMismatch(f"scores file {path}: in layer {layer}, the in-edge scores of node {node} sum "
+                                 f"to {float(sums[node]):.6g}, not 1")
+
+
+def check_checkpoint(payload: dict, path) -> None:
+    """The keys :func:`~spexphormer.train.checkpoint.save_checkpoint` writes, of the right types."""
+    kinds = {"kind": str, "model_args": dict, "state_dict": dict, "fingerprint": str, "config": dict, "meta": dict}
+    for key, kind in kinds.items():
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"checkpoint {path}: '{key}' is missing or not a {kind.__name__}")
+    bad = [k for k, v in payload["state_dict"].items() if not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: weight '{bad[0]}' is not a tensor")
+    bad = [k for k, v in payload["state_dict"].items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: weight '{bad[0]}' holds NaN or infinite values")

@@ -1,0 +1,83 @@
+"""One writer per run folder: an advisory OS lock on ``OUT/.spexphormer.lock``.
+
+The lock is ``fcntl.flock`` on an open file, so the kernel drops it when the holder exits, however
+it exits (a SIGKILLed run leaves no stale lock). The lock file holds the holder's pid, for the
+error message only. Locks are re-entrant within a process: ``run`` locks the folder and calls
+``obtain_scores``, which locks it again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import inspect
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from spexphormer.errors import RunFolderBusy
+
+LOCK_NAME = ".spexphormer.lock"
+
+_held: dict[Path, list] = {}  # folder -> [open lock file, depth]
+_guard = threading.Lock()
+
+
+def _holder(handle) -> str:
+    try:
+        handle.seek(0)
+        pid = handle.read().strip()
+        return f" (pid {pid})" if pid.isdigit() else ""
+    except OSError:
+        return ""
+
+
+@contextmanager
+def run_folder_lock(folder: str | os.PathLike):
+    """Hold the folder's lock for the block; raise :class:`RunFolderBusy` if another process has it.
+
+    Under torchrun the ranks of one job share the folder and only rank 0 writes: rank 0 alone
+    takes the lock."""
+    folder = Path(folder).resolve()
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield folder
+        return
+    with _guard:
+        if folder in _held:
+            _held[folder][1] += 1
+            entry = _held[folder]
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / LOCK_NAME, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                who = _holder(handle)
+                handle.close()
+                raise RunFolderBusy(f"{folder} is in use by another spexphormer run{who}") from None
+            handle.seek(0), handle.truncate(), handle.write(f"{os.getpid()}\n"), handle.flush()
+            entry = _held[folder] = [handle, 1]
+    try:
+        yield folder
+    finally:
+        with _guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _held[folder]
+                entry[0].close()  # closing the file releases the lock
+
+
+def locks_out_folder(func):
+    """Decorator: hold :func:`run_folder_lock` on the function's ``out`` argument during the call."""
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        out = signature.bind(*args, **kwargs).arguments.get("out")
+        if out is None:
+            return func(*args, **kwargs)
+        with run_folder_lock(out):
+            return func(*args, **kwargs)
+
+    return wrapper
