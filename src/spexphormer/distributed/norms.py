@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from spexphormer.distributed.world import sum_over_ranks, world
-from spexphormer.nn.norms import GraphNorm
+from spexphormer.nn.norms import BatchNorm, GraphNorm
 
 __all__ = ["SyncedBatchNorm1d", "SyncedGraphNorm", "sync_norms"]
 
@@ -91,7 +91,7 @@ def sync_norms(module: nn.Module, sync_eval: bool = True) -> nn.Module:
     Parameters and buffers are copied, so the ``state_dict`` is unchanged. Returns ``module``.
     """
     for name, child in module.named_children():
-        if type(child) is nn.BatchNorm1d:
+        if type(child) in (nn.BatchNorm1d, BatchNorm):
             new = SyncedBatchNorm1d(child.num_features, child.eps, child.momentum, child.affine,
                                     child.track_running_stats)
         elif type(child) is GraphNorm:
