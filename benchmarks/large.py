@@ -283,6 +283,11 @@ def _progress(res: dict, args) -> None:
 
 # ------------------------------------------------------------------------------------------- parent
 
+def _log(json_path: Path) -> Path:
+    """Where a child's output goes: ``benchmarks/results/logs/`` (not committed)."""
+    return RESULTS / "logs" / (Path(json_path).stem + ".log")
+
+
 def spawn(argv: list, log: Path, cap_bytes: int | None = None, timeout: float | None = None) -> tuple[int, float]:
     """Run a child with one thread; ``cap_bytes`` caps its address space (RLIMIT_AS)."""
     def limit():
@@ -306,7 +311,7 @@ def run_size(args) -> dict:
     if args.nodes:
         argv += ["--nodes", args.nodes]
     cap = args.cap_gib or PIPELINE_CAP_GIB
-    rc, wall = spawn(argv, out.with_suffix(".log"), cap_bytes=int(cap * 2**30))
+    rc, wall = spawn(argv, _log(out), cap_bytes=int(cap * 2**30))
     res = json.loads(out.read_text()) if out.exists() else {"nodes": args.nodes, "completed": False}
     res.update(child_rc=rc, child_wall_seconds=round(wall, 1), address_space_cap_gib=cap, machine=machine("cpu"))
     save_json(res, out)
@@ -325,12 +330,12 @@ def run_kernels(args) -> dict:
     for kernel in ("edge_list", "csr"):
         part = out.with_name(out.stem + f"_{kernel}.json")
         rc, wall = spawn(["--child", "stage1", "--kernel", kernel, "--shape", "planted", "--nodes", args.nodes,
-                          "--stage1-epochs", args.stage1_epochs, "--json", part], part.with_suffix(".log"))
+                          "--stage1-epochs", args.stage1_epochs, "--json", part], _log(part))
         runs[kernel] = json.loads(part.read_text()) if rc == 0 and part.exists() else {"failed": f"rc {rc}"}
         runs[kernel]["child_wall_seconds"] = round(wall, 1)
     part = out.with_name(out.stem + "_attention.json")
     rc, _ = spawn(["--child", "kernel", "--shape", "planted", "--nodes", args.nodes, "--json", part],
-                  part.with_suffix(".log"))
+                  _log(part))
     runs["attention_only"] = json.loads(part.read_text()) if rc == 0 and part.exists() else {"failed": f"rc {rc}"}
     res = {"benchmark": "stage-1 kernels", "nodes": args.nodes, "runs": runs, "machine": machine("cpu")}
     old, new = runs["edge_list"], runs["csr"]
@@ -360,7 +365,7 @@ def run_exphormer(args) -> dict:
     for n in sizes:
         part = out.with_name(out.stem + f"_n{n}.json")
         rc, wall = spawn(["--child", "exphormer", "--shape", "planted", "--nodes", n, "--network-nodes", network,
-                          "--json", part], part.with_suffix(".log"), cap_bytes=int(cap_gib * 2**30),
+                          "--json", part], _log(part), cap_bytes=int(cap_gib * 2**30),
                          timeout=args.timeout)
         row = json.loads(part.read_text()) if rc == 0 and part.exists() else {
             "nodes": n, "completed": False,
@@ -394,7 +399,7 @@ def run_accuracy(args) -> dict:
         for kernel in ("edge_list", "csr"):
             part = out.with_name(out.stem + f"_{dataset}_{kernel}.json")
             rc, _ = spawn(["--child", "accuracy", "--dataset", dataset, "--data-root", args.data_root,
-                           "--kernel", kernel, "--json", part], part.with_suffix(".log"))
+                           "--kernel", kernel, "--json", part], _log(part))
             rows.append(json.loads(part.read_text()) if rc == 0 and part.exists() else
                         {"dataset": dataset, "kernel": kernel, "failed": f"rc {rc}"})
             save_json({"benchmark": "stage-1 accuracy, edge-list vs fused kernels", "runs": rows}, out)
