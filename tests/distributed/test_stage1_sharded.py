@@ -32,7 +32,7 @@ def _first_gradient(model, forward, train, y, task, weight=1.0):
 def _rank_estimate(out_dir, norm):
     from spexphormer.distributed import data_parallel as dp
     from spexphormer.distributed import world
-    from spexphormer.pipeline.stage1_sharded import ShardedEstimator, node_shard
+    from spexphormer.pipeline.stage1_sharded import ShardedEstimator, estimate_sharded, node_shard
     data, cfg = _inputs(norm)
     torch.set_default_dtype(torch.float64)
     w = world()
@@ -44,7 +44,7 @@ def _rank_estimate(out_dir, norm):
     train = data.train_mask[rows]
     grads = _first_gradient(model, lambda: net(data.x[rows]), train, data.y[rows], data.task,
                             int(train.sum()) * w.size / int(data.train_mask.sum()))
-    result = estimate(data, cfg, progress=False)
+    result = estimate_sharded(data, cfg, progress=False)
     torch.save({"scores": result.scores.scores, "state": result.fit.state_dict, "val": result.fit.val,
                 "history": result.fit.history, "grads": grads}, f"{out_dir}/rank{w.rank}.pt")
 

@@ -30,6 +30,7 @@ from spexphormer.pipeline.exphormer import train_exphormer
 from spexphormer.pipeline.grown import feature_signature, read_estimator, save_estimator
 from spexphormer.pipeline.resume import run_key, train_seeds, training_state
 from spexphormer.pipeline.stage1 import estimate, estimator_args
+from spexphormer.pipeline.stage1_sharded import estimate_sharded
 from spexphormer.pipeline.stage2 import train_wide
 from spexphormer.scores import Scores
 from spexphormer.utils.io import save_json
@@ -86,8 +87,12 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     state = training_state(out / "stage1.state.pt", cfg, run_key(data, cfg, "stage1"), resume)
     with StageMeter(device) as meter:
-        result = estimate(data, cfg, out=_main_only(path), device=device, log_path=_main_only(out / "stage1.jsonl"),
-                          progress=progress, state=state)
+        if world().active:  # under torchrun the ranks share the nodes (no snapshots there)
+            result = estimate_sharded(data, cfg, out=_main_only(path), device=device,
+                                      log_path=_main_only(out / "stage1.jsonl"), progress=progress)
+        else:
+            result = estimate(data, cfg, out=path, device=device, log_path=out / "stage1.jsonl", progress=progress,
+                              state=state)
     if world().is_main:
         save_estimator(path, result.model, estimator_args(data, cfg), result.scores, data, cfg)  # for grown graphs
         state.discard()

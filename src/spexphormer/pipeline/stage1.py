@@ -10,7 +10,6 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
-from spexphormer.distributed import world
 from spexphormer.graph import AugmentedGraph, ExpanderAugment, graph_fingerprint, split_identity
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
@@ -76,12 +75,9 @@ def estimate(
             kernels (the reference, and the baseline of ``benchmarks/large.py``).
         state: training snapshots, to resume an interrupted estimator (see :mod:`spexphormer.train.state`).
 
-    Under torchrun, the ranks share the nodes (:mod:`spexphormer.pipeline.stage1_sharded`; no
-    snapshots there).
+    Under torchrun, :func:`~spexphormer.pipeline.stage1_sharded.estimate_sharded` shares the
+    nodes between the ranks (``run`` and ``estimate`` on the command line pick it).
     """
-    if world().active:
-        from spexphormer.pipeline.stage1_sharded import estimate_sharded
-        return estimate_sharded(data, cfg, out, device, graph, log_path, progress, fused)
     s1, device = cfg.stage1, torch.device(device)
     graph = graph if graph is not None else augment_graph(data, cfg)
     x, y = data.x.to(device), data.y.to(device)

@@ -38,6 +38,7 @@ from spexphormer.graph import AugmentedGraph, graph_fingerprint, split_identity
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
+from spexphormer.pipeline.stage1 import Stage1Result, augment_graph, estimator_args, export_temperature
 from spexphormer.scores import Scores
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
@@ -131,7 +132,6 @@ def estimate_sharded(
     rank only. ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the
     CSR of the shard's edges over all N destinations (empty rows outside the shard).
     """
-    from spexphormer.pipeline.stage1 import Stage1Result, augment_graph, estimator_args, export_temperature
     s1, device, w = cfg.stage1, torch.device(device), world()
     graph = graph if graph is not None else augment_graph(data, cfg)
     shard = node_shard(graph, w.rank, w.size)
