@@ -31,7 +31,12 @@ def dump_config(cfg: Config, fmt: str = "text") -> str:
         return json.dumps(cfg.to_dict(), indent=2)
     if fmt == "yaml":
         import yaml
-        return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None).rstrip("\n")
+
+        class Dumper(yaml.SafeDumper):  # one key per line; lists (ks) inline, as in the text listing
+            pass
+
+        Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+        return yaml.dump(cfg.to_dict(), Dumper=Dumper, sort_keys=False, default_flow_style=False).rstrip("\n")
     raise ConfigError(f"unknown config format {fmt!r}; formats: {', '.join(FORMATS)}")
 
 
