@@ -133,3 +133,10 @@ def test_train_and_predict_refuse_another_split(two_split_file, tmp_path, capsys
     assert not (tmp_path / "p.csv").exists()
     assert main(["predict", "--checkpoint", str(out / "seed0" / "model.pt"), "--data", str(two_split_file),
                  "--split-index", "0", "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_config_of_an_unknown_dataset_is_an_error_and_aliases_get_their_preset(capsys):
+    assert main(["config", "--dataset", "nope"]) == 2
+    assert "unknown dataset" in _error_line(capsys)
+    assert main(["config", "--dataset", "film"]) == 0  # an alias of actor
+    assert "ks = 2,2,2" in capsys.readouterr().out

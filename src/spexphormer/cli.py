@@ -154,7 +154,10 @@ def _config(args):
     from spexphormer.utils.device import set_threads
     if args.preset and args.preset not in PRESETS:
         raise ConfigError(f"unknown preset {args.preset!r}; presets: {', '.join(PRESETS)}")
-    name = args.preset or args.dataset
+    name = args.preset
+    if not name and args.dataset:
+        from spexphormer.data.registry import get_spec
+        name = get_spec(args.dataset).name  # an unknown name is an error; an alias gets its dataset's preset
     cfg = preset(name)
     if args.config:
         cfg = apply_config_file(cfg, args.config)
@@ -359,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpexphormerError as exc:
         _report(str(exc))
         return 2
+    except BrokenPipeError:  # the reader went away (e.g. `spexphormer config | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except OSError as exc:  # e.g. an output folder that cannot be written
         _report(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return 2
