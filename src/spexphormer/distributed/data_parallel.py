@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from spexphormer.distributed.norms import sync_norms
 from spexphormer.distributed.world import COMM, all_gather_rows, all_reduce_, shard_range, world
 from spexphormer.errors import ConfigError
-from spexphormer.sampling import Batch, SampledLayers, iterate_batches
+from spexphormer.sampling import Batch, SampledLayers, batch_builder, iterate_batches
 
 __all__ = ["wrap", "shard_batches", "global_mean", "predict_sharded"]
 
@@ -78,7 +78,7 @@ def shard_batches(nodes: Tensor, batch_size: int, layers: SampledLayers, seed: i
         for batch in iterate_batches(nodes, batch_size, layers, shuffle=True, seed=seed):
             yield batch, 1.0
         return
-    builder = layers.batch_builder()
+    builder = batch_builder(layers)
     for batch in _global_batches(nodes, batch_size, seed, w.size):
         lo, hi = shard_range(batch.numel(), w.rank, w.size)
         yield builder(batch[lo:hi]), (hi - lo) * w.size / batch.numel()

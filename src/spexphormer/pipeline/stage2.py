@@ -22,7 +22,7 @@ from spexphormer.config import Config
 from spexphormer.distributed import data_parallel as dp
 from spexphormer.graph import GRAPH_EDGE
 from spexphormer.nn import Spexphormer
-from spexphormer.sampling import SampledLayers, derive_seed, iterate_batches, sample_layers
+from spexphormer.sampling import SampledLayers, batch_builder, derive_seed, iterate_batches, sample_layers
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
 from spexphormer.train.metrics import labelled
@@ -79,7 +79,7 @@ class LayerSampler:
         g = self.graph
         layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
                                seed=self.seed, epoch=epoch)
-        layers.batch_builder()  # its O(N) maps belong to the sample, not to a training step
+        batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
         self.seconds += time.perf_counter() - tic
         return layers
 

@@ -27,7 +27,7 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
-from spexphormer.sampling.batches import Batch, BatchBuilder, build_batch, iterate_batches
+from spexphormer.sampling.batches import Batch, BatchBuilder, batch_builder, build_batch, iterate_batches
 from spexphormer.sampling.grouping import gather_edges, group_by_destination
 from spexphormer.sampling.layers import SampledLayers, layer_seed, sample_layers
 from spexphormer.sampling.rng import derive_seed
@@ -37,6 +37,7 @@ __all__ = [
     "METHODS",
     "Batch",
     "BatchBuilder",
+    "batch_builder",
     "SampledLayers",
     "build_batch",
     "check_method",

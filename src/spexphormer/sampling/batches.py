@@ -26,7 +26,7 @@ from torch import Tensor
 
 from spexphormer.sampling.layers import SampledLayers
 
-__all__ = ["Batch", "BatchBuilder", "build_batch", "iterate_batches"]
+__all__ = ["Batch", "BatchBuilder", "batch_builder", "build_batch", "iterate_batches"]
 
 
 @dataclass
@@ -156,6 +156,17 @@ class BatchBuilder:
         )
 
 
+def batch_builder(layers: SampledLayers) -> BatchBuilder:
+    """The :class:`BatchBuilder` of ``layers``, made once and kept with the sample.
+
+    Its two size-:math:`N` maps are then allocated once per sample, not once per pass over the
+    nodes.
+    """
+    if layers._builder is None:
+        layers._builder = BatchBuilder(layers)
+    return layers._builder
+
+
 def build_batch(core: Tensor, layers: SampledLayers) -> Batch:
     r"""Builds the mini-batch of the given core nodes (see the module docstring).
 
@@ -212,6 +223,6 @@ def iterate_batches(
     if shuffle:
         gen = torch.Generator().manual_seed(int(seed) % (2**63))
         nodes = nodes[torch.randperm(nodes.numel(), generator=gen)]
-    builder = layers.batch_builder()
+    builder = batch_builder(layers)
     for start in range(0, nodes.numel(), int(batch_size)):
         yield builder(nodes[start : start + int(batch_size)])

@@ -30,18 +30,9 @@ class SampledLayers:
 
     neighbours: list[Tensor]
     edge_types: list[Tensor]
+    # the sample's BatchBuilder, made once by sampling.batches.batch_builder (its size-N maps
+    # belong to the sample, not to every pass over the nodes)
     _builder: object = field(default=None, repr=False, compare=False)
-
-    def batch_builder(self):
-        """The :class:`~spexphormer.sampling.batches.BatchBuilder` of these layers, made once.
-
-        Its two size-:math:`N` maps are then allocated once per sample, not once per pass over
-        the nodes.
-        """
-        if self._builder is None:
-            from spexphormer.sampling.batches import BatchBuilder
-            self._builder = BatchBuilder(self)
-        return self._builder
 
     @property
     def num_layers(self) -> int:
