@@ -156,6 +156,19 @@ class BatchBuilder:
         )
 
 
+def batch_slices(nodes, batch_size: int, shuffle: bool = True, seed: int = 0) -> Iterator[Tensor]:
+    """The core nodes of each batch: ``nodes`` (shuffled with ``seed`` if asked) cut into slices
+    of ``batch_size``. Shared by :func:`iterate_batches` and the PyG-format batches."""
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    nodes = torch.as_tensor(nodes, dtype=torch.int64).reshape(-1)
+    if shuffle:
+        gen = torch.Generator().manual_seed(int(seed) % (2**63))
+        nodes = nodes[torch.randperm(nodes.numel(), generator=gen)]
+    for start in range(0, nodes.numel(), int(batch_size)):
+        yield nodes[start : start + int(batch_size)]
+
+
 def batch_builder(layers: SampledLayers) -> BatchBuilder:
     """The :class:`BatchBuilder` of ``layers``, made once and kept with the sample.
 
@@ -217,12 +230,6 @@ def iterate_batches(
     Shapes:
         - **input:** nodes :math:`(M,)`
     """
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    nodes = torch.as_tensor(nodes, dtype=torch.int64).reshape(-1)
-    if shuffle:
-        gen = torch.Generator().manual_seed(int(seed) % (2**63))
-        nodes = nodes[torch.randperm(nodes.numel(), generator=gen)]
     builder = batch_builder(layers)
-    for start in range(0, nodes.numel(), int(batch_size)):
-        yield builder(nodes[start : start + int(batch_size)])
+    for core in batch_slices(nodes, batch_size, shuffle, seed):
+        yield builder(core)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from spexphormer.sampling.batches import BatchBuilder, _claim, _extend
+from spexphormer.sampling.batches import BatchBuilder, _claim, _extend, batch_slices
 from spexphormer.sampling.layers import SampledLayers
 
 __all__ = ["PygBatchBuilder", "iterate_pyg_batches"]
@@ -107,15 +107,9 @@ def iterate_pyg_batches(
             out = model(batch.x, batch.edge_index, batch.num_sampled_nodes,
                         batch.num_sampled_edges)[:batch.batch_size]
     """
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    nodes = torch.as_tensor(nodes, dtype=torch.int64).reshape(-1)
-    if shuffle:
-        gen = torch.Generator().manual_seed(int(seed) % (2**63))
-        nodes = nodes[torch.randperm(nodes.numel(), generator=gen)]
     builder = PygBatchBuilder(layers)
-    for begin in range(0, nodes.numel(), int(batch_size)):
-        batch = builder(nodes[begin : begin + int(batch_size)])
+    for core in batch_slices(nodes, batch_size, shuffle, seed):
+        batch = builder(core)
         if x is not None:
             batch.x = x[batch.n_id]
         if y is not None:
