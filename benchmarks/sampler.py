@@ -54,7 +54,8 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from spexphormer.sampling import gather_edges, group_by_destination, sample_neighbours  # noqa: E402
+from spexphormer.graph import gather_edges, group_by_destination  # noqa: E402
+from spexphormer.sampling import sample_neighbours  # noqa: E402
 
 
 def build_graph(num_nodes: int, avg_degree: float, seed: int):

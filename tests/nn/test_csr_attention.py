@@ -9,7 +9,7 @@ import torch
 
 from spexphormer.nn import ScoreAttention
 from spexphormer.nn.csr_attention import CSRGraph, csr_score_attention
-from spexphormer.sampling import group_by_destination
+from spexphormer.graph import group_by_destination
 
 DT = torch.float64
 

@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from spexphormer.errors import ConfigError
+from spexphormer.graph import gather_edges, group_by_destination
 from spexphormer.sampling import (
     derive_seed,
-    gather_edges,
-    group_by_destination,
     layer_seed,
     sample_layers,
     sample_neighbours,

@@ -3,11 +3,10 @@
 import pytest
 import torch
 
+from spexphormer.graph import gather_edges, group_by_destination
 from spexphormer.sampling import (
     BatchBuilder,
     build_batch,
-    gather_edges,
-    group_by_destination,
     iterate_batches,
     sample_layers,
 )

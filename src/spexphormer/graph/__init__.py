@@ -1,4 +1,5 @@
-"""Graph augmentation (expander edges, self-loops, edge types) and graph fingerprints."""
+"""The augmented graph: expander edges, self-loops, edge types, grouping by destination (CSR),
+and graph fingerprints."""
 
 from spexphormer.graph.augment import (  # noqa: F401
     EXPANDER_EDGE,
@@ -11,6 +12,7 @@ from spexphormer.graph.augment import (  # noqa: F401
     ramanujan_gap,
     spectral_gap,
 )
+from spexphormer.graph.csr import gather_edges, group_by_destination  # noqa: F401
 from spexphormer.graph.fingerprint import (  # noqa: F401
     describe_split,
     graph_fingerprint,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spexphormer.sampling.grouping import group_by_destination
+from spexphormer.graph.csr import group_by_destination
 
 GRAPH_EDGE, EXPANDER_EDGE, SELF_LOOP = 0, 1, 2
 NUM_EDGE_TYPES = 3

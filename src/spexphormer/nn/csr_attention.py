@@ -36,9 +36,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-import spexphormer.sampling  # noqa: F401  (sets numba's 'workqueue' threading layer first)
+import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
 from spexphormer.nn import csr_kernels as K
-from spexphormer.sampling.grouping import _counting_sort  # the stable sort of group_by_destination
+from spexphormer.graph.csr import _counting_sort  # the stable sort of group_by_destination
 
 __all__ = ["CSRGraph", "csr_score_attention", "supports"]
 

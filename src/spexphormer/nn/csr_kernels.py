@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
+
 #: Destinations per block of the parameter-gradient partial sums (fixed: reproducible sums).
 BLOCK = 4096
 #: Destinations per gather block: their neighbours' rows are first copied into a small buffer by a

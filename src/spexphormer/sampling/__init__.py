@@ -2,7 +2,7 @@ r"""Stage 2 sampling: per-layer edge samples from attention scores, and mini-bat
 
 Conventions: edge :math:`(u \to v)` is column ``(u, v)`` of ``edge_index`` and :math:`v` attends
 to :math:`u`. The augmented graph's edges are kept sorted by destination with CSR offsets ``ptr``
-(:func:`group_by_destination`), so node :math:`v`'s in-edges are positions ``ptr[v]:ptr[v+1]`` of
+(:func:`spexphormer.graph.group_by_destination`), so node :math:`v`'s in-edges are positions ``ptr[v]:ptr[v+1]`` of
 ``src``, ``edge_type`` and each layer's ``scores``.
 
 Typical use::
@@ -15,20 +15,8 @@ Typical use::
         ...
 """
 
-import os
-
-import numba
-
-# numba's default OpenMP threading layer leaves its worker threads spinning after every parallel
-# kernel, and they starve PyTorch's own OpenMP pool: measured here, a BatchNorm step became 25x
-# slower once the sampler had run. The work-queue layer has no such threads. A user's own
-# NUMBA_THREADING_LAYER still wins.
-# (numba reads its environment at import, which may have happened already: set the config too.)
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
-
+import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
 from spexphormer.sampling.batches import Batch, BatchBuilder, batch_builder, build_batch, iterate_batches
-from spexphormer.sampling.grouping import gather_edges, group_by_destination
 from spexphormer.sampling.layers import SampledLayers, layer_seed, sample_layers
 from spexphormer.sampling.rng import derive_seed
 from spexphormer.sampling.samplers import METHODS, check_method, sample_neighbours
@@ -42,8 +30,6 @@ __all__ = [
     "build_batch",
     "check_method",
     "derive_seed",
-    "gather_edges",
-    "group_by_destination",
     "iterate_batches",
     "layer_seed",
     "sample_layers",

@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
+
 from spexphormer.sampling.rng import exponential, uniform01
 
 MODE_RESERVOIR = 0

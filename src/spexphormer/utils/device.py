@@ -26,8 +26,6 @@ def set_threads(threads: int) -> None:
     often faster than several: OpenMP threads that wait for each other waste their time slices.
     """
     if threads > 0:
-        import numba
-
-        import spexphormer.sampling  # noqa: F401  (picks numba's threading layer before it starts)
+        from spexphormer.utils.numba_threads import set_numba_threads  # picks the layer before it starts
         torch.set_num_threads(threads)
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        set_numba_threads(threads)

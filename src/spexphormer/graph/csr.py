@@ -14,6 +14,7 @@ parallel over destination ranges; its result is unique, hence independent of the
 
 from __future__ import annotations
 
+import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
 import numba
 import numpy as np
 import torch
