@@ -122,9 +122,9 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
     import torch
 
     from spexphormer.nn import Spexphormer
-    from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes, receptive_field_warning, wide_args
-    from spexphormer.sampling import iterate_batches
-    from spexphormer.train import compute_metric, task_loss
+    from spexphormer.pipeline.stage2 import batch_loss, layer_sampler, predict_nodes, wide_args
+    from spexphormer.sampling import iterate_batches, receptive_field_warning
+    from spexphormer.train import compute_metric
     from spexphormer.utils.memory import StageMeter
 
     s2 = cfg.stage2
@@ -137,7 +137,7 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
     test = data.test_mask.nonzero().view(-1)
     steps_per_epoch = -(-train.numel() // s2.batch_size)
     with StageMeter("cpu") as meter:
-        sampler = LayerSampler(scores, cfg, seed=0)
+        sampler = layer_sampler(scores, cfg, seed=0)
         layers = sampler.sample(0)
         out["sampling_seconds"] = round(sampler.seconds, 1)
         torch.manual_seed(0)
@@ -147,8 +147,7 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
         step_s, tic = [], time.perf_counter()
         for batch in iterate_batches(train, s2.batch_size, layers, shuffle=True, seed=0):
             t0 = time.perf_counter()
-            logits = model(data.x[batch.nodes], batch.index, batch.edge_type)
-            loss = task_loss(logits, data.y[batch.core], data.task)
+            loss = batch_loss(model, data, batch, torch.device("cpu"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), s2.clip)

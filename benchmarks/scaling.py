@@ -95,10 +95,9 @@ def child(args) -> int:
                    layers=cfg.stage2.num_layers)
     else:
         from spexphormer.nn import Spexphormer
-        from spexphormer.pipeline.stage2 import LayerSampler, wide_args
+        from spexphormer.pipeline.stage2 import batch_loss, layer_sampler, wide_args
         from spexphormer.sampling import iterate_batches
         from spexphormer.scores import Scores
-        from spexphormer.train import task_loss
         if args.child == "stage2-control":
             cfg = cfg.override({"stage2.num_layers": len(CONTROL["ks"]), "stage2.ks": list(CONTROL["ks"]),
                                 "stage2.batch_size": CONTROL["batch"]})
@@ -107,7 +106,7 @@ def child(args) -> int:
         scores = Scores.load(Path(args.scores))
         res["load_scores_seconds"] = round(time.perf_counter() - tic, 3)
         res["augmented_edges"] = int(scores.graph.num_edges)
-        sampler = LayerSampler(scores, cfg, seed=0)
+        sampler = layer_sampler(scores, cfg, seed=0)
         layers = sampler.sample(0)
         res["sampling_seconds"] = round(sampler.seconds, 3)
         torch.manual_seed(0)
@@ -116,7 +115,6 @@ def child(args) -> int:
         train = data.train_mask.nonzero().view(-1)
         steps_per_epoch = math.ceil(train.numel() / s2.batch_size)
         steps = min(steps_per_epoch, args.max_steps)
-        x, y = data.x, data.y
         model.train()
         rows0, step_s = [], []
 
@@ -131,9 +129,7 @@ def child(args) -> int:
                 order = order if epoch == 0 else epoch_order(epoch)
                 for batch in iterate_batches(order, s2.batch_size, layers, shuffle=False):
                     t0 = time.perf_counter()
-                    logits = model(x[batch.nodes].to(device), [i.to(device) for i in batch.index],
-                                   [t.to(device) for t in batch.edge_type])
-                    loss = task_loss(logits, y[batch.core].to(device), data.task)
+                    loss = batch_loss(model, data, batch, device)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), s2.clip)

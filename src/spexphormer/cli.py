@@ -6,7 +6,6 @@ Errors a user can cause end as one line ``error: ...`` and exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings

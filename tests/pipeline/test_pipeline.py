@@ -86,12 +86,12 @@ def test_exphormer_trains_full_batch(toy_graph):
 
 def test_keep_graph_edges_puts_every_graph_edge_in_the_sample(toy_graph):
     from spexphormer.graph import GRAPH_EDGE
-    from spexphormer.pipeline.stage2 import LayerSampler
+    from spexphormer.pipeline.stage2 import layer_sampler
 
     # k = 3 stays below every in-degree (4 expander edges + a self-loop), so no edge repeats
     cfg = preset("minesweeper").override(FAST + ["stage2.ks=3,3,3,3", "stage2.keep_graph_edges=true"])
     scores = estimate(toy_graph, cfg, progress=False).scores
-    layers = LayerSampler(scores, cfg, seed=0).sample(0)
+    layers = layer_sampler(scores, cfg, seed=0).sample(0)
     g = scores.graph
     graph_in = torch.bincount(g.dst[g.edge_type == GRAPH_EDGE], minlength=g.num_nodes)
     for neighbours, types in zip(layers.neighbours, layers.edge_types):

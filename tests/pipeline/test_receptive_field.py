@@ -2,7 +2,7 @@
 
 import pytest
 
-from spexphormer.pipeline.stage2 import receptive_field_warning
+from spexphormer.sampling import receptive_field_warning
 
 
 def test_warns_with_the_numbers():

@@ -21,8 +21,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from spexphormer.utils.device import launched
+
 __all__ = ["World", "world", "launched", "init_from_env", "shutdown", "local_rank_zero_first",
-           "is_communication_failure", "default_threads", "rank_device", "shard_range", "all_gather_rows",
+           "is_communication_failure", "default_threads", "shard_range", "all_gather_rows",
            "gather_rows", "all_reduce_", "sum_over_ranks", "CommCounter", "COMM"]
 
 #: Seconds a collective may wait for a peer before the group raises (env SPEXPHORMER_DIST_TIMEOUT).
@@ -46,11 +48,6 @@ class World:
     def is_main(self) -> bool:
         """Rank 0: the only process that writes files and prints results."""
         return self.rank == 0
-
-
-def launched() -> bool:
-    """True inside a process started by torchrun (or ``--nproc``) with more than one rank."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
 def world() -> World:
@@ -106,13 +103,6 @@ def default_threads() -> int:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])))
-
-
-def rank_device(device: torch.device) -> torch.device:
-    """On CUDA, rank ``r`` of a machine uses GPU ``LOCAL_RANK``."""
-    if device.type == "cuda" and device.index is None and launched():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return device
 
 
 def shard_range(n: int, rank: int, size: int) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from spexphormer.errors import CheckpointError, DataError
 from spexphormer.graph import graph_fingerprint
 from spexphormer.nn import AttentionScoreEstimator, Exphormer, Spexphormer
 from spexphormer.pipeline.stage1 import augment_graph
-from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes
+from spexphormer.pipeline.stage2 import predict_sampled
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -130,7 +130,5 @@ def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str
             scores = Scores(layer_scores.float().cpu(), graph,
                             graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
             model = _load(Spexphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
-            layers = LayerSampler(scores, cfg, seed).sample(0)
-            batch = cfg.stage2.eval_batch_size or cfg.stage2.batch_size
-            logits = predict_nodes(model, data.x, ids, layers, batch, device)
+            logits = predict_sampled(model, data, ids, scores, cfg, seed, device)
     return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task", getattr(data, "task", "multiclass"))}

@@ -15,7 +15,7 @@ from spexphormer.graph import describe_split, graph_fingerprint, same_split, spl
 from spexphormer.nn import Exphormer, Spexphormer
 from spexphormer.pipeline.grown import is_new_graph, predict_grown
 from spexphormer.pipeline.stage1 import augment_graph
-from spexphormer.pipeline.stage2 import LayerSampler, predict_nodes
+from spexphormer.pipeline.stage2 import predict_sampled
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint
 from spexphormer.utils.io import atomic_write
@@ -82,9 +82,7 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
             if not path:
                 raise CheckpointError("give --scores FILE: the checkpoint does not name its scores file")
             scores = Scores.load(path, ckpt["fingerprint"], ckpt["meta"]["split"])
-            layers = LayerSampler(scores, cfg, seed).sample(0)
-            batch = cfg.stage2.eval_batch_size or cfg.stage2.batch_size
-            logits = predict_nodes(model, data.x, ids, layers, batch, device)
+            logits = predict_sampled(model, data, ids, scores, cfg, seed, device)
     return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task", getattr(data, "task", "multiclass"))}
 
 

@@ -16,6 +16,8 @@ and all sets are prefixes of :math:`S_0`. Layer :math:`\ell` reads :math:`h_\ell
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -26,7 +28,7 @@ from torch import Tensor
 
 from spexphormer.sampling.layers import SampledLayers
 
-__all__ = ["Batch", "BatchBuilder", "batch_builder", "build_batch", "iterate_batches"]
+__all__ = ["Batch", "BatchBuilder", "batch_builder", "build_batch", "iterate_batches", "receptive_field_warning"]
 
 
 @dataclass
@@ -233,3 +235,30 @@ def iterate_batches(
     builder = batch_builder(layers)
     for core in batch_slices(nodes, batch_size, shuffle, seed):
         yield builder(core)
+
+
+#: Warn when a batch's receptive field bound reaches this fraction of the graph.
+RECEPTIVE_FIELD_WARN_FRACTION = 0.5
+
+
+def receptive_field_warning(batch_size: int, ks, num_nodes: int) -> str | None:
+    r"""The start-up warning when a batch's sampled receptive field approaches the graph.
+
+    A batch of :math:`B` target nodes reads at most :math:`B \prod_\ell (k_\ell + 1)` input rows
+    (each layer adds :math:`k_\ell` sampled neighbours per node). Once that bound nears
+    :math:`N`, a batch touches most of the graph and its memory stops falling with :math:`B`.
+
+    Returns:
+        the message (also issued as a :class:`UserWarning`), or None when the bound is below
+        ``RECEPTIVE_FIELD_WARN_FRACTION`` of the nodes, or when a batch is the whole graph anyway
+        (:math:`B \ge N`, the setting of the small presets).
+    """
+    bound = batch_size * math.prod(k + 1 for k in ks)
+    if batch_size >= num_nodes or bound < RECEPTIVE_FIELD_WARN_FRACTION * num_nodes:
+        return None
+    factors = "·".join([f"{batch_size:,}"] + [str(k + 1) for k in ks])
+    msg = (f"stage 2: a batch's receptive field B·Π(k+1) = {factors} = {bound:,} rows is "
+           f"{bound / max(num_nodes, 1):.2g}x the {num_nodes:,} nodes: batches cover most of the graph, "
+           f"so memory no longer depends on stage2.batch_size; lower batch_size or ks, or use fewer layers")
+    warnings.warn(msg, stacklevel=2)
+    return msg

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from spexphormer.errors import ConfigError
+
+
+def launched() -> bool:
+    """True inside a process started by torchrun (or ``--nproc``) with more than one rank."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def rank_device(device: torch.device) -> torch.device:
+    """On CUDA, rank ``r`` of a machine uses GPU ``LOCAL_RANK``."""
+    if device.type == "cuda" and device.index is None and launched():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when available, else the CPU; asking for CUDA without it is an error.
 
     Under torchrun, plain ``cuda`` means this rank's GPU (``cuda:LOCAL_RANK``)."""
-    from spexphormer.distributed.world import rank_device
     if name == "auto":
         return rank_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -1,0 +1,93 @@
+r"""Stage 2's sampled graphs, drawn from the estimator's scores (docs/method.md §4).
+
+Every ``resample_every`` epochs, node :math:`v` keeps :math:`k_\ell` of its incoming augmented
+edges in wide layer :math:`\ell`, drawn with the scores of estimator layer
+:math:`\min(\ell, L_{\mathrm{est}} - 1)` (layers beyond the estimator's depth reuse its last one).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from spexphormer.graph import GRAPH_EDGE
+from spexphormer.sampling.batches import batch_builder
+from spexphormer.sampling.layers import SampledLayers, sample_layers
+from spexphormer.sampling.samplers import check_method
+from spexphormer.scores import Scores
+
+__all__ = ["GRAPH_PRIORITY", "LayerSampler", "layer_scores"]
+
+#: Added to a graph edge's score when graph edges are kept: scores are at most 1, so a graph edge
+#: loses its place to a non-graph edge with probability below 1e-6.
+GRAPH_PRIORITY = 1e6
+
+
+def layer_scores(scores: Scores, num_layers: int) -> Tensor:
+    """The estimator layer that guides each wide layer: layer ``l`` uses ``min(l, L_est - 1)``.
+
+    Shapes:
+        return: [num_layers, E]
+    """
+    pick = torch.clamp(torch.arange(num_layers), max=scores.num_layers - 1)
+    return scores.scores[pick]
+
+
+class LayerSampler:
+    r"""Draws the per-layer neighbour tables of one training run, one sample per resampling period.
+
+    Args:
+        scores (Scores): The estimator's scores and the augmented graph they belong to.
+        ks (Sequence[int]): Sampled in-degree :math:`k_\ell` of each wide layer.
+        method (str, optional): ``"reservoir"`` (by score, without replacement), ``"uniform"`` or
+            ``"topk"``. (default: ``"reservoir"``)
+        keep_graph_edges (bool, optional): Draw a node's graph edges before all its other edges
+            (uniformly among themselves when there are more than :math:`k`). (default: ``False``)
+        seed (int, optional): Base seed; the sample of epoch :math:`t` is a pure function of
+            ``(seed, t)``. (default: ``0``)
+        resample_every (int, optional): Epochs that share one sample. (default: ``1``)
+    """
+
+    def __init__(self, scores: Scores, ks: Sequence[int], method: str = "reservoir",
+                 keep_graph_edges: bool = False, seed: int = 0, resample_every: int = 1) -> None:
+        check_method(method)
+        if resample_every < 1:
+            raise ValueError(f"resample_every must be >= 1, got {resample_every}")
+        self.graph, self.ks, self.method, self.seed = scores.graph, list(ks), method, seed
+        self.resample_every = resample_every
+        self.scores = layer_scores(scores, len(self.ks))
+        if keep_graph_edges:
+            graph_edge = (scores.graph.edge_type == GRAPH_EDGE).to(self.scores.dtype)
+            self.scores = self.scores + GRAPH_PRIORITY * graph_edge
+        self.seconds = 0.0  # time spent sampling, over all calls
+        self._drawn_at: int | None = None
+        self._layers: SampledLayers | None = None
+
+    def sample(self, epoch: int) -> SampledLayers:
+        """A fresh sample for ``epoch`` (the same for the same seed and epoch)."""
+        tic = time.perf_counter()
+        g = self.graph
+        layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
+                               seed=self.seed, epoch=epoch)
+        batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
+        self.seconds += time.perf_counter() - tic
+        return layers
+
+    def layers_for(self, epoch: int) -> SampledLayers:
+        """The sample of ``epoch``'s resampling period, drawn once and kept until the period ends.
+
+        The period's first epoch seeds it, so a resumed run draws the graphs it had."""
+        at = epoch - epoch % self.resample_every
+        if self._drawn_at != at:
+            self._layers, self._drawn_at = self.sample(at), at
+        return self._layers
+
+    @property
+    def current(self) -> SampledLayers:
+        """The last sample :meth:`layers_for` drew."""
+        if self._layers is None:
+            raise RuntimeError("no sample drawn yet: call layers_for(epoch) first")
+        return self._layers
