@@ -82,14 +82,13 @@ def child(args) -> int:
     import torch
 
     from spexphormer.config import preset
-    from spexphormer.data import load_graph
+    from spexphormer.data import graph_info, load_graph
     from spexphormer.pipeline.run import obtain_scores, run, run_exphormer
     from spexphormer.utils.device import resolve_device, set_threads
 
     from spexphormer.utils.memory import current_rss
     rss_imports = current_rss()  # interpreter + torch, before any data
     data = load_graph(dataset=args.dataset, root=args.data_root, split_index=0)
-    data.source = {"dataset": args.dataset, "path": None, "split_index": 0, "symmetrize": None}
     if args.scores and Path(args.scores).is_dir():
         found = sorted(Path(args.scores).glob("scores-*.pt"))
         if len(found) != 1:
@@ -104,7 +103,7 @@ def child(args) -> int:
     save_json({"rss_after_imports_bytes": rss_imports, "rss_after_load_bytes": current_rss()}, out / "child_meta.json")
     if args.child == "stage1":
         _, info = obtain_scores(data, cfg, out, device, progress=False)
-        info.update(dataset=data.name, split=data.split, metric=data.metric, nodes=data.num_nodes,
+        info.update(dataset=graph_info(data).name, split=graph_info(data).split, metric=graph_info(data).metric, nodes=data.num_nodes,
                     edges=data.num_edges, config=cfg.to_dict(), torch_threads=torch.get_num_threads())
         save_json(info, out / "stage1.json")
         print(json.dumps({k: v for k, v in info.items() if k != "config"}, default=str))

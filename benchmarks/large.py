@@ -121,6 +121,7 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
     import numpy as np
     import torch
 
+    from spexphormer.data import graph_info
     from spexphormer.nn import Spexphormer
     from spexphormer.pipeline.stage2 import batch_loss, layer_sampler, predict_nodes, wide_args
     from spexphormer.sampling import iterate_batches, receptive_field_warning
@@ -169,7 +170,7 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
             logits = predict_nodes(model, data.x, test, layers, s2.eval_batch_size or s2.batch_size, torch.device("cpu"))
         out.update(evaluated=True, evaluated_test_nodes=int(test.numel()),
                    eval_seconds=round(time.perf_counter() - tic, 1),
-                   test_metric=compute_metric(logits, data.y[test], data.task, data.metric))
+                   test_metric=compute_metric(logits, data.y[test], graph_info(data).task, graph_info(data).metric))
     epoch_train = train_s if out["full_epoch"] else out["seconds_per_step"] * steps_per_epoch
     out.update(seconds_per_epoch=epoch_train + out["eval_seconds"], seconds_per_epoch_projected=not out["full_epoch"],
                peak_rss_bytes=meter.peak_memory_bytes, baseline_rss_bytes=meter.baseline_bytes,
@@ -210,13 +211,13 @@ def child_accuracy(args) -> dict:
     import torch
 
     from spexphormer.config import preset
-    from spexphormer.data import load_graph
+    from spexphormer.data import graph_info, load_graph
     from spexphormer.pipeline.stage1 import estimate
 
     data = load_graph(args.dataset, root=args.data_root)
     cfg = preset(args.dataset)
     r = estimate(data, cfg, device="cpu", progress=False, fused=args.kernel == "csr")
-    return {"dataset": args.dataset, "kernel": args.kernel, "metric": data.metric, "val": r.fit.val,
+    return {"dataset": args.dataset, "kernel": args.kernel, "metric": graph_info(data).metric, "val": r.fit.val,
             "test": r.fit.test, "best_epoch": r.fit.best_epoch, "epochs": cfg.stage1.epochs,
             "seconds_per_epoch": r.fit.seconds_per_epoch, "torch_threads": torch.get_num_threads(),
             "split": "split 0 (shipped)", "seed": cfg.stage1.seed}

@@ -18,9 +18,9 @@ from torch_geometric.nn import SAGEConv
 from torch_geometric.utils import trim_to_layer
 
 from spexphormer.config import preset
-from spexphormer.data import load_graph
+from spexphormer.data import graph_info, load_graph
 from spexphormer.pipeline import estimate
-from spexphormer.pipeline.stage2 import LayerSampler
+from spexphormer.sampling import LayerSampler
 from spexphormer.sampling.pyg import iterate_pyg_batches
 from spexphormer.train import compute_metric, output_dim, task_loss
 
@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.manual_seed(0)
     data = load_graph(args.dataset, root=args.data_root)
+    info = graph_info(data)
     cfg = preset(args.dataset).override([f"stage1.epochs={args.stage1_epochs}", *args.overrides])
     scores = estimate(data, cfg, progress=False).scores          # stage 1: attention scores
-    sampler = LayerSampler(scores, cfg, seed=0)                   # draws ks[l] edges per node
-    model = SAGE(data.num_features, 64, output_dim(data.task, data.num_classes), cfg.stage2.num_layers)
+    sampler = LayerSampler(scores, cfg.stage2.ks, seed=0)        # draws ks[l] edges per node
+    model = SAGE(data.num_features, 64, output_dim(info.task, info.num_classes), cfg.stage2.num_layers)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     train, test = data.train_mask.nonzero().view(-1), data.test_mask.nonzero().view(-1)
 
@@ -67,14 +68,14 @@ def main(argv: list[str] | None = None) -> dict:
         model.train()
         for out, y in run(train, sampler.sample(epoch), shuffle=True):
             opt.zero_grad()
-            task_loss(out, y, data.task).backward()
+            task_loss(out, y, info.task).backward()
             opt.step()
     model.eval()
     with torch.no_grad():
         outs, ys = zip(*run(test, sampler.sample(args.epochs), shuffle=False))
-    result = {"dataset": data.name, "metric": data.metric,
-              "test": compute_metric(torch.cat(outs), torch.cat(ys), data.task, data.metric)}
-    print(f"{data.name}: GraphSAGE on Spexphormer samples, test {data.metric} {result['test']:.4f}")
+    result = {"dataset": info.name, "metric": info.metric,
+              "test": compute_metric(torch.cat(outs), torch.cat(ys), info.task, info.metric)}
+    print(f"{info.name}: GraphSAGE on Spexphormer samples, test {info.metric} {result['test']:.4f}")
     return result
 
 

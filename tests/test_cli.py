@@ -6,22 +6,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from spexphormer.cli import main
-from tests.conftest import make_toy_graph
-
-FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=2", "--set", "graph.exp_deg=2",
-        "--set", "stage2.batch_size=128", "--quiet"]
-
-
-@pytest.fixture
-def graph_file(tmp_path):
-    data = make_toy_graph()
-    path = tmp_path / "toy.pt"
-    torch.save(data.__class__(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
-                               val_mask=data.val_mask, test_mask=data.test_mask), path)
-    return path
+from tests.helpers import FAST, make_toy_graph
 
 
 def _error_line(capsys):

@@ -2,23 +2,13 @@ import pytest
 import torch
 
 from spexphormer.errors import ScoresMismatch
-from spexphormer.graph import augment, split_fingerprint
+from spexphormer.graph import split_fingerprint
 from spexphormer.scores import Scores
-
-
-def _scores(n=30):
-    g = torch.Generator().manual_seed(0)
-    ei = torch.randint(0, n, (2, 90), generator=g)
-    ei = torch.unique(ei[:, ei[0] != ei[1]], dim=1)
-    aug = augment(ei, n, 2, seed=0)
-    raw = torch.rand(3, aug.num_edges, generator=g)
-    per_node = torch.zeros(3, n).index_add_(1, aug.edge_index[1], raw)  # normalise over each node's in-edges
-    return Scores(raw / per_node[:, aug.edge_index[1]], aug, "abc123", {"stage1": {"hidden": 4}}, "key",
-                  0.5, {"val": 0.7})
+from tests.helpers import toy_scores
 
 
 def test_round_trip(tmp_path):
-    s = _scores()
+    s = toy_scores()
     s.save(tmp_path / "s.pt")
     t = Scores.load(tmp_path / "s.pt", fingerprint="abc123")
     assert torch.equal(t.scores, s.scores) and torch.equal(t.graph.edge_index, s.graph.edge_index)
@@ -27,7 +17,7 @@ def test_round_trip(tmp_path):
 
 
 def test_other_graph_truncated_and_foreign_files_are_rejected(tmp_path):
-    path = _scores().save(tmp_path / "s.pt")
+    path = toy_scores().save(tmp_path / "s.pt")
     with pytest.raises(ScoresMismatch, match="another graph"):
         Scores.load(path, fingerprint="ffff")
     data = path.read_bytes()
@@ -42,7 +32,7 @@ def test_other_graph_truncated_and_foreign_files_are_rejected(tmp_path):
 
 
 def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
-    path = _scores().save(tmp_path / "s.pt")
+    path = toy_scores().save(tmp_path / "s.pt")
     before = path.read_bytes()
 
     def boom(*args, **kwargs):
@@ -50,7 +40,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(KeyboardInterrupt):
-        _scores().save(path)
+        toy_scores().save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.pt"]  # no temporary left behind
 
@@ -61,7 +51,7 @@ def test_written_files_follow_the_umask(tmp_path):
 
     old = os.umask(0o022)
     try:
-        path = _scores().save(tmp_path / "s.pt")
+        path = toy_scores().save(tmp_path / "s.pt")
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -74,7 +64,7 @@ def _split(train_nodes, n=30, name="toy, official mask 0 of 2"):
 
 
 def test_a_scores_file_of_another_split_is_refused(tmp_path):
-    s = _scores()
+    s = toy_scores()
     s.split = _split([0, 1, 2])
     path = s.save(tmp_path / "s.pt")
     assert Scores.load(path, "abc123", _split([0, 1, 2])).split == s.split
@@ -84,7 +74,7 @@ def test_a_scores_file_of_another_split_is_refused(tmp_path):
 
 
 def test_a_scores_file_without_a_split_is_refused_when_a_split_is_asked(tmp_path):
-    path = _scores().save(tmp_path / "s.pt")  # records no split, like a version-1 file
+    path = toy_scores().save(tmp_path / "s.pt")  # records no split, like a version-1 file
     Scores.load(path, "abc123")
     with pytest.raises(ScoresMismatch, match="does not record which split"):
         Scores.load(path, "abc123", _split([0]))

@@ -126,21 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------------------------
 
-def _load_graph(args, required: bool = True, split: int | None = None):
-    """The graph named by --dataset/--data; ``split`` (the config's run.split_index) wins."""
+def _load_graph(args, split_index: int, required: bool = True):
+    """The graph named by --dataset/--data with split ``split_index`` (run.split_index where a
+    command has a config, else --split-index)."""
     from spexphormer.data import load_graph
     if not args.dataset and not args.data:
         if required:
             raise SpexphormerError("give --dataset NAME or --data PATH")
         return None
-    if split is None:
-        split = 0 if args.split_index is None else args.split_index
     from spexphormer.distributed.world import local_rank_zero_first
     with local_rank_zero_first():  # under torchrun: one rank per machine fills the dataset cache
-        data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split,
+        data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split_index,
                           symmetrize=args.symmetrize, trust_pickle=args.trust_pickle)
-    data.source = {"dataset": args.dataset, "path": str(Path(args.data).resolve()) if args.data else None,
-                   "split_index": split, "symmetrize": args.symmetrize}
     return data
 
 
@@ -188,8 +185,13 @@ def _is_main() -> bool:
     return world().is_main
 
 
+def _info(data):
+    from spexphormer.data import graph_info
+    return graph_info(data)
+
+
 def _out_dir(args, data, suffix: str = "") -> Path:
-    return Path(args.out) if args.out else Path("runs") / (data.name + suffix)
+    return Path(args.out) if args.out else Path("runs") / (_info(data).name + suffix)
 
 
 def cmd_datasets(args) -> None:
@@ -205,7 +207,7 @@ def cmd_datasets(args) -> None:
 def cmd_info(args) -> None:
     from spexphormer.data import describe
     from spexphormer.utils.table import format_table
-    info = describe(_load_graph(args))
+    info = describe(_load_graph(args, args.split_index or 0))
     print(format_table([{"property": k, "value": f"{v:,}" if isinstance(v, int) else v} for k, v in info.items()]))
 
 
@@ -219,7 +221,7 @@ def cmd_estimate(args) -> None:
     from spexphormer.utils.device import resolve_device
     from spexphormer.utils.table import format_table, human_bytes
     cfg = _config(args)
-    data = _load_graph(args, split=cfg.run.split_index)
+    data = _load_graph(args, cfg.run.split_index)
     out = _out_dir(args, data)
     _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=_progress(args),
                             resume=args.resume)
@@ -229,9 +231,9 @@ def cmd_estimate(args) -> None:
         print(f"scores for this graph and config already exist: {info['reused']}")
         return
     print(format_table([{"scores file": info["scores_file"], "seconds": f"{info['seconds']:.1f}",
-                         "peak memory": human_bytes(info["peak_memory_bytes"]), "metric": data.metric,
+                         "peak memory": human_bytes(info["peak_memory_bytes"]), "metric": _info(data).metric,
                          "val": f"{100 * info['val']:.2f}", "test": f"{100 * info['test']:.2f}",
-                         "best epoch": info["best_epoch"]}], title=f"stage 1 on {data.name} ({data.split})"))
+                         "best epoch": info["best_epoch"]}], title=f"stage 1 on {_info(data).name} ({_info(data).split})"))
 
 
 def cmd_train(args) -> None:
@@ -243,7 +245,7 @@ def cmd_train(args) -> None:
         raise SpexphormerError("stage 2 needs --scores FILE (from `spexphormer estimate`); "
                                "`spexphormer run` does both stages")
     cfg = _config(args)
-    data = _load_graph(args, split=cfg.run.split_index)
+    data = _load_graph(args, cfg.run.split_index)
     device = resolve_device(cfg.run.device)
     if args.model == "exphormer":
         if _world_size() > 1:
@@ -261,7 +263,7 @@ def cmd_run(args) -> None:
     from spexphormer.pipeline.run import results_table, run
     from spexphormer.utils.device import resolve_device
     cfg = _config(args)
-    data = _load_graph(args, split=cfg.run.split_index)
+    data = _load_graph(args, cfg.run.split_index)
     out = _out_dir(args, data)
     results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
                   progress=_progress(args), resume=args.resume)
@@ -273,7 +275,7 @@ def cmd_run(args) -> None:
 def cmd_predict(args) -> None:
     from spexphormer.pipeline.predict import predict, write_predictions
     from spexphormer.utils.device import resolve_device
-    data = _load_graph(args, required=False)
+    data = _load_graph(args, args.split_index or 0, required=False)
     nodes = None
     if args.nodes:
         text = Path(args.nodes[1:]).read_text() if args.nodes.startswith("@") else args.nodes.replace(",", " ")
@@ -290,12 +292,12 @@ def cmd_predict(args) -> None:
 def cmd_analyze(args) -> None:
     from spexphormer.analysis.consistency import consistency_table, run_consistency
     cfg = _config(args)
-    data = _load_graph(args, split=cfg.run.split_index)
+    data = _load_graph(args, cfg.run.split_index)
     try:
         widths = [int(w) for w in args.widths.split(",") if w.strip()]
     except ValueError:
         raise SpexphormerError(f"--widths must be comma-separated integers, got {args.widths!r}") from None
-    out = Path(args.out) if args.out else Path("runs") / data.name / "consistency"
+    out = Path(args.out) if args.out else Path("runs") / _info(data).name / "consistency"
     results = run_consistency(data, cfg, widths, out, epochs=args.epochs, progress=_progress(args))
     print(consistency_table(results))
     print(f"results: {out}")

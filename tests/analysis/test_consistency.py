@@ -7,7 +7,7 @@ import pytest
 from spexphormer.analysis.consistency import consistency_table, run_consistency
 from spexphormer.config import preset
 from spexphormer.errors import ConfigError
-from tests.conftest import make_toy_graph
+from tests.helpers import make_toy_graph
 
 SMALL = ["graph.exp_deg=2", "stage1.num_layers=2", "stage2.ks=3,3,3,3", "run.device=cpu"]
 

@@ -10,6 +10,7 @@ from torch_geometric.data import Data
 
 from spexphormer.data import describe, load_graph
 from spexphormer.errors import DataError
+from spexphormer.data import graph_info
 
 N, F = 30, 4
 
@@ -73,12 +74,12 @@ def test_platonov_npz(tmp_path):
     p = _platonov(tmp_path / "mygraph.npz")
     d = load_graph(path=p)
     tr, _, _ = _masks()
-    assert d.name == "mygraph" and d.split == "file mask 0 of 3" and d.metric == "accuracy"
+    assert graph_info(d).name == "mygraph" and graph_info(d).split == "file mask 0 of 3" and graph_info(d).metric == "accuracy"
     assert torch.equal(d.train_mask, torch.from_numpy(tr[0]))
     # self-loop (2,2) dropped, (3,4) deduplicated, (0,1)/(1,0) merged, symmetrised
     assert d.edge_index.size(1) == 2 * 6
     d2 = load_graph(path=p, split_index=2)
-    assert torch.equal(d2.train_mask, torch.from_numpy(tr[2])) and d2.split == "file mask 2 of 3"
+    assert torch.equal(d2.train_mask, torch.from_numpy(tr[2])) and graph_info(d2).split == "file mask 2 of 3"
     directed = load_graph(path=p, symmetrize=False)
     assert directed.edge_index.size(1) == 7
 
@@ -86,7 +87,7 @@ def test_platonov_npz(tmp_path):
 def test_platonov_single_mask(tmp_path):
     tr, va, te = _masks(splits=1)
     p = _platonov(tmp_path / "g.npz", train_masks=tr[0], val_masks=va[0], test_masks=te[0])
-    assert load_graph(path=p).split == "file mask 0 of 1"
+    assert graph_info(load_graph(path=p)).split == "file mask 0 of 1"
     with pytest.raises(DataError, match="split_index 1 out of range"):
         load_graph(path=p, split_index=1)
 
@@ -97,8 +98,8 @@ def test_gnn_benchmark_npz(tmp_path, dense):
     d = load_graph(path=p, seed=5)
     x, _, _ = _graph(classes=2)
     assert torch.allclose(d.x, torch.from_numpy(x))
-    assert (d.task, d.metric, d.num_classes) == ("binary", "rocauc", 2)
-    assert d.split == "random 60/20/20, seed 5"
+    assert (graph_info(d).task, graph_info(d).metric, graph_info(d).num_classes) == ("binary", "rocauc", 2)
+    assert graph_info(d).split == "random 60/20/20, seed 5"
     assert torch.equal(d.train_mask, load_graph(path=p, seed=5).train_mask)
     assert not torch.equal(d.train_mask, load_graph(path=p, seed=6).train_mask)
 
@@ -115,8 +116,8 @@ def test_torch_data(tmp_path):
     p = _pt(tmp_path / "g.pt")
     d = load_graph(path=p, split_index=1)
     tr, _, _ = _masks(splits=2)
-    assert torch.equal(d.train_mask, torch.from_numpy(tr[1])) and d.split == "file mask 1 of 2"
-    assert d.name == "g" and d.metric == "accuracy"
+    assert torch.equal(d.train_mask, torch.from_numpy(tr[1])) and graph_info(d).split == "file mask 1 of 2"
+    assert graph_info(d).name == "g" and graph_info(d).metric == "accuracy"
 
 
 def test_torch_data_without_masks_and_unlabelled(tmp_path):
@@ -126,7 +127,7 @@ def test_torch_data_without_masks_and_unlabelled(tmp_path):
     d = load_graph(path=p, seed=1)
     assert not bool((d.train_mask & (d.y < 0)).any())
     assert describe(d)["unlabelled"] == 6
-    assert d.split == "random 60/20/20 over labelled nodes, seed 1"
+    assert graph_info(d).split == "random 60/20/20 over labelled nodes, seed 1"
 
 
 def test_torch_dict(tmp_path):

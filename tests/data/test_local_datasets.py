@@ -9,6 +9,7 @@ from spexphormer.data import DATASETS, describe, list_datasets, load_graph
 from spexphormer.data.named import prepare
 from spexphormer.data.pyg_sources import raw_graph
 from spexphormer.errors import DataError
+from spexphormer.data import graph_info
 
 # name -> (nodes, directed edges as PyG loads, features, classes): the README table.
 README = {
@@ -73,9 +74,9 @@ def test_tolokers(tolokers):
 
 def test_metadata(shared):
     d = load_graph("minesweeper", root=shared, split_index=3)
-    assert (d.metric, d.task, d.num_classes, d.split) == ("rocauc", "binary", 2, "official mask 3 of 10")
+    assert (graph_info(d).metric, graph_info(d).task, graph_info(d).num_classes, graph_info(d).split) == ("rocauc", "binary", 2, "official mask 3 of 10")
     a = load_graph("actor", root=shared, split_index=2)
-    assert a.split == "geom-gcn split 2 of 10" and a.metric == "accuracy"
+    assert graph_info(a).split == "geom-gcn split 2 of 10" and graph_info(a).metric == "accuracy"
 
 
 def test_random_split_determinism(shared):
@@ -84,7 +85,7 @@ def test_random_split_determinism(shared):
     c = load_graph("cora", root=shared, seed=1)
     assert torch.equal(a.train_mask, b.train_mask) and torch.equal(a.test_mask, b.test_mask)
     assert not torch.equal(a.train_mask, c.train_mask)
-    assert a.split == "random 60/20/20, seed 0" and c.split == "random 60/20/20, seed 1"
+    assert graph_info(a).split == "random 60/20/20, seed 0" and graph_info(c).split == "random 60/20/20, seed 1"
     n = a.num_nodes
     assert int(a.train_mask.sum()) == round(0.6 * n)
     assert not bool((a.train_mask & a.val_mask).any() | (a.val_mask & a.test_mask).any())

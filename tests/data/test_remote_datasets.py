@@ -17,6 +17,7 @@ import torch
 import spexphormer.data.download as dl
 from spexphormer.data import DATASETS, describe, list_datasets, load_graph
 from spexphormer.errors import DataError
+from spexphormer.data import graph_info
 
 
 def _offline(monkeypatch):
@@ -145,7 +146,7 @@ def test_ogbn_arxiv_layout(tmp_path, monkeypatch):
     info = describe(d)
     assert (info["nodes"], info["features"], info["classes"]) == (40, 6, 40)
     assert (info["train"], info["val"], info["test"]) == (20, 10, 10)
-    assert d.split == "official time split" and d.metric == "accuracy"
+    assert graph_info(d).split == "official time split" and graph_info(d).metric == "accuracy"
     directed = load_graph("ogbn-arxiv", root=tmp_path, symmetrize=False)
     assert directed.edge_index.size(1) < d.edge_index.size(1)
     assert (tmp_path / "ogbn_arxiv" / "processed" / "spexphormer_ogb.pt").exists()
@@ -165,7 +166,7 @@ def test_ogbn_proteins_layout(tmp_path, monkeypatch):
     _write_ogb(tmp_path / "ogbn_proteins", feat=0, label_cols=5, classes=2, edge_feat=8,
                split_dir="species", unique=True)
     d = load_graph("ogbn-proteins", root=tmp_path)
-    assert d.task == "multilabel" and d.metric == "rocauc" and d.num_classes == 5
+    assert graph_info(d).task == "multilabel" and graph_info(d).metric == "rocauc" and graph_info(d).num_classes == 5
     assert d.y.shape == (40, 5) and d.y.dtype == torch.float32
     assert d.x.shape == (40, 8) and d.edge_attr.size(0) == d.edge_index.size(1)
     # node features = mean of incident edge features
@@ -181,7 +182,7 @@ def test_amazon2m_random_split(tmp_path, monkeypatch):
     b = load_graph("amazon2m", root=tmp_path, seed=1)
     assert (int(a.train_mask.sum()), int(a.val_mask.sum()), int(a.test_mask.sum())) == (40, 20, 20)
     assert not torch.equal(a.train_mask, b.train_mask)
-    assert a.split == "random 50/25/25, seed 0"
+    assert graph_info(a).split == "random 50/25/25, seed 0"
 
 
 def test_ogb_download_extracts_archive(tmp_path, monkeypatch):
@@ -240,8 +241,8 @@ def test_pokec_mat(tmp_path, monkeypatch):
     assert info["train"] + info["val"] + info["test"] == labelled
     assert info["train"] == round(0.1 * labelled)
     assert not bool((d.train_mask & (d.y < 0)).any())
-    assert d.split == "random 10/10/80 over labelled nodes, seed 2"
-    assert (d.metric, d.task, d.num_classes) == ("accuracy", "binary", 2)
+    assert graph_info(d).split == "random 10/10/80 over labelled nodes, seed 2"
+    assert (graph_info(d).metric, graph_info(d).task, graph_info(d).num_classes) == ("accuracy", "binary", 2)
 
 
 def test_pokec_missing_key(tmp_path, monkeypatch):

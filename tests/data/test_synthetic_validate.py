@@ -11,6 +11,7 @@ import torch
 from spexphormer.data import describe, load_graph, planted_partition, resolve_root, validate_graph
 from spexphormer.data.edges import clean_edges
 from spexphormer.errors import DataError
+from spexphormer.data import graph_info, with_info
 
 
 def _homophily(d) -> float:
@@ -26,7 +27,7 @@ def test_planted_partition_homophily_and_sizes(h):
     assert abs(info["edges"] - 30000) <= 0.01 * 30000
     assert abs(_homophily(d) - h) < 0.02
     assert (info["train"], info["val"], info["test"]) == (1800, 600, 600)
-    assert d.metric == "accuracy" and d.split == "random 60/20/20, seed 1"
+    assert graph_info(d).metric == "accuracy" and graph_info(d).split == "random 60/20/20, seed 1"
     assert torch.bincount(d.y).tolist() == [750] * 4
     ei = d.edge_index  # symmetric, no self-loops
     assert not bool((ei[0] == ei[1]).any())
@@ -48,7 +49,7 @@ def test_planted_partition_features_follow_classes():
     mu0, mu1 = d.x[d.y == 0].mean(0), d.x[d.y == 1].mean(0)
     proj = (d.x - (mu0 + mu1) / 2) @ (mu1 - mu0)
     assert float(((proj > 0).long() == d.y).float().mean()) > 0.99
-    assert d.task == "binary"
+    assert graph_info(d).task == "binary"
 
 
 @pytest.mark.parametrize("kw, msg", [
@@ -78,7 +79,7 @@ def _valid():
     (lambda d: setattr(d, "train_mask", torch.zeros(60, dtype=torch.bool)), "empty training set"),
     (lambda d: setattr(d, "y", d.y[:-1]), "x has 60 rows but y has 59"),
     (lambda d: setattr(d, "test_mask", d.train_mask.clone()), "in both train_mask and test_mask"),
-    (lambda d: setattr(d, "metric", "f1"), "unknown metric"),
+    (lambda d: (delattr(d, "info"), setattr(d, "metric", "f1")), "unknown metric"),  # a raw Data's metric
 ])
 def test_validate_graph_errors(mutate, msg):
     d = _valid()
@@ -86,6 +87,22 @@ def test_validate_graph_errors(mutate, msg):
     mutate(d)
     with pytest.raises(DataError, match=msg):
         validate_graph(d)
+
+
+def test_graph_info_refuses_unknown_task_and_metric():
+    d = _valid()
+    with pytest.raises(DataError, match="unknown metric 'f1'"):
+        with_info(d, metric="f1")
+    with pytest.raises(DataError, match="unknown task 'regression'"):
+        with_info(d, task="regression")
+    assert graph_info(d).metric == "accuracy"  # unchanged by the refused edits
+
+
+def test_graph_info_of_an_unprepared_data_says_what_to_do():
+    d = _valid()
+    del d.info
+    with pytest.raises(DataError, match="from_pyg"):
+        graph_info(d)
 
 
 def test_clean_edges_with_attributes():

@@ -9,10 +9,9 @@ import textwrap
 import time
 
 import pytest
-import torch
 
 from spexphormer.cli import main
-from tests.conftest import make_toy_graph
+from tests.helpers import write_graph_file
 
 FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=4", "--set", "graph.exp_deg=2",
         "--set", "stage2.batch_size=64", "--set", "stage2.dropout=0", "--set", "run.threads=1", "--quiet"]
@@ -20,11 +19,7 @@ FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=4", "--set", "graph.
 
 @pytest.fixture
 def graph_file(tmp_path):
-    data = make_toy_graph(num_nodes=400, num_edges=3200)
-    path = tmp_path / "toy.pt"
-    torch.save(data.__class__(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
-                               val_mask=data.val_mask, test_mask=data.test_mask), path)
-    return path
+    return write_graph_file(tmp_path / "toy.pt", num_nodes=400, num_edges=3200)
 
 
 def _cli(*args, timeout=300):

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from spexphormer.config import preset
-from spexphormer.graph import augment
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.pipeline.stage1 import augment_graph, estimate, estimator_args
 from spexphormer.train import task_loss
 from spexphormer.pipeline.stage1_sharded import node_shard
-from tests.conftest import make_toy_graph
+from spexphormer.data import graph_info
+from tests.helpers import make_toy_graph
 from tests.distributed.spawn import run_ranks
 
 OVERRIDES = ["stage1.epochs=6", "graph.exp_deg=2", "stage1.temp_wait=1", "stage1.warmup_epochs=2"]
@@ -42,7 +42,7 @@ def _rank_estimate(out_dir, norm):
     model = AttentionScoreEstimator(**estimator_args(data, cfg))
     net = dp.wrap(ShardedEstimator(model, shard), torch.device("cpu"), sync_eval=True)
     train = data.train_mask[rows]
-    grads = _first_gradient(model, lambda: net(data.x[rows]), train, data.y[rows], data.task,
+    grads = _first_gradient(model, lambda: net(data.x[rows]), train, data.y[rows], graph_info(data).task,
                             int(train.sum()) * w.size / int(data.train_mask.sum()))
     result = estimate_sharded(data, cfg, progress=False)
     torch.save({"scores": result.scores.scores, "state": result.fit.state_dict, "val": result.fit.val,
@@ -81,7 +81,7 @@ def test_two_ranks_give_the_one_process_scores_and_weights(tmp_path, norm="graph
         model = AttentionScoreEstimator(**estimator_args(data, cfg))
         g = augment_graph(data, cfg)
         grads = _first_gradient(model, lambda: model(data.x, g.edge_index, g.edge_type), data.train_mask, data.y,
-                                data.task)
+                                graph_info(data).task)
     finally:
         torch.set_default_dtype(dtype)
     assert one.fit.state_dict.keys() == ranks[0]["state"].keys()

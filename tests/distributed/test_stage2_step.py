@@ -7,7 +7,8 @@ import torch
 
 from spexphormer.sampling import Batch, BatchBuilder, sample_layers
 from spexphormer.train import task_loss
-from tests.conftest import make_toy_graph
+from spexphormer.data import graph_info
+from tests.helpers import make_toy_graph
 from tests.distributed.spawn import run_ranks
 
 KS, HIDDEN, HEADS, LAYERS, LR = (4, 3), 16, 2, 2, 0.5
@@ -32,7 +33,7 @@ def _model(data, norm):
 def _step(model, net, data, batch: Batch, weight: float = 1.0):
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     logits = net(data.x[batch.nodes], batch.index, batch.edge_type)
-    loss = task_loss(logits, data.y[batch.core], data.task)
+    loss = task_loss(logits, data.y[batch.core], graph_info(data).task)
     (loss * weight).backward()
     opt.step()
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,7 +1,6 @@
 """The fused CSR score attention against the edge-list path, a per-node reference written from the
 formula, and finite differences (float64)."""
 
-import math
 
 import numba
 import pytest

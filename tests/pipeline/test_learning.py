@@ -12,6 +12,7 @@ from torch_geometric.data import Data
 
 from spexphormer.config import preset
 from spexphormer.pipeline import estimate, train_wide
+from spexphormer.data import GraphInfo
 
 IN_DEGREE = 5
 
@@ -29,7 +30,7 @@ def majority_graph(num_nodes: int = 1500, seed: int = 0) -> Data:
     masks = [torch.zeros(num_nodes, dtype=torch.bool).index_fill_(0, perm[a:b], True) for a, b in zip(cut, cut[1:])]
     edge_index = torch.unique(torch.stack([src, dst]), dim=1)
     data = Data(x=x, y=y, edge_index=edge_index, train_mask=masks[0], val_mask=masks[1], test_mask=masks[2])
-    data.name, data.task, data.num_classes, data.metric, data.split = "majority", "binary", 2, "rocauc", "random"
+    data.info = GraphInfo(name="majority", task="binary", metric="rocauc", num_classes=2, split="random")
     return data
 
 

@@ -11,7 +11,7 @@ from spexphormer.pipeline import estimate, run, train_exphormer
 from spexphormer.pipeline.predict import predict, write_predictions
 from spexphormer.scores import Scores
 from spexphormer.train import temperature
-from tests.conftest import make_toy_graph
+from tests.helpers import make_toy_graph
 
 FAST = ["stage1.epochs=8", "stage2.epochs=4", "stage2.batch_size=64", "run.seeds=2", "stage2.ks=4,3,3,3",
         "graph.exp_deg=2"]

@@ -8,6 +8,7 @@ from torch_geometric.data import Data
 
 from spexphormer.data import from_pyg, load_graph
 from spexphormer.errors import DataError
+from spexphormer.data import graph_info
 
 
 def _raw(n=50):
@@ -22,7 +23,7 @@ def test_same_graph_as_the_saved_file(tmp_path):
     mine, saved = from_pyg(raw, name="mine"), load_graph(path=tmp_path / "mine.pt")
     for key in ("x", "y", "edge_index", "train_mask", "val_mask", "test_mask"):
         assert torch.equal(mine[key], saved[key]), key
-    assert (mine.name, mine.task, mine.metric, mine.num_classes) == ("mine", "multiclass", "accuracy", 3)
+    assert (graph_info(mine).name, graph_info(mine).task, graph_info(mine).metric, graph_info(mine).num_classes) == ("mine", "multiclass", "accuracy", 3)
     assert bool((mine.edge_index[0] != mine.edge_index[1]).all())
     assert raw.edge_index.size(1) == 200 and "train_mask" not in raw  # the input is not changed
 

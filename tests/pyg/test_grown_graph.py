@@ -12,7 +12,7 @@ from torch_geometric.utils import subgraph
 from spexphormer.cli import main
 from spexphormer.errors import CheckpointError, DataError
 from spexphormer.pipeline.grown import check_features, predict_grown
-from tests.conftest import make_toy_graph
+from tests.helpers import make_toy_graph
 
 BEFORE = 300
 FAST = ["--set", "stage1.epochs=5", "--set", "stage2.epochs=15", "--set", "graph.exp_deg=2",

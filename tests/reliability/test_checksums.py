@@ -13,7 +13,7 @@ from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
 from spexphormer.utils.checksum import save_sealed
 from spexphormer.utils.io import save_torch
-from tests.test_scores import _scores
+from tests.helpers import toy_scores
 
 
 def _flip_a_byte_inside(path) -> None:
@@ -43,7 +43,7 @@ def test_a_flipped_bit_in_checkpoint_weights_is_caught(tmp_path):
 
 
 def test_a_flipped_bit_in_scores_is_caught(tmp_path):
-    path = _scores().save(tmp_path / "s.pt")
+    path = toy_scores().save(tmp_path / "s.pt")
     _flip_a_byte_inside(path)
     with pytest.raises(ScoresMismatch, match=f"scores file {path} is corrupt: .*SHA-256"):
         Scores.load(path)
@@ -74,7 +74,7 @@ def _payload(s: Scores) -> dict:
     (lambda p: p["edge_index"].__setitem__((1, 0), 1), "not grouped by destination"),
 ])
 def test_consistently_checksummed_but_invalid_contents_are_refused(tmp_path, damage, message):
-    payload = _payload(_scores())
+    payload = _payload(toy_scores())
     damage(payload)
     path = save_sealed(payload, tmp_path / "s.pt")  # a valid checksum over invalid contents
     with pytest.raises(ScoresMismatch, match=message):
@@ -82,7 +82,7 @@ def test_consistently_checksummed_but_invalid_contents_are_refused(tmp_path, dam
 
 
 def test_files_from_before_checksums_still_load_naming_their_version(tmp_path):
-    s = _scores()
+    s = toy_scores()
     for version in (1, 2):
         path = save_torch({**_payload(s), "version": version}, tmp_path / f"old{version}.pt")
         with pytest.warns(UserWarning, match=f"format version {version} .*not verified"):
@@ -96,7 +96,7 @@ def test_files_from_before_checksums_still_load_naming_their_version(tmp_path):
 
 
 def test_a_current_file_without_its_checksum_is_refused(tmp_path):
-    path = save_torch(_payload(_scores()), tmp_path / "s.pt")
+    path = save_torch(_payload(toy_scores()), tmp_path / "s.pt")
     with pytest.raises(ScoresMismatch, match="lacks its checksum"):
         Scores.load(path)
 

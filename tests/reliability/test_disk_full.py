@@ -11,8 +11,8 @@ from spexphormer.cli import main
 from spexphormer.errors import WriteError
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
 from spexphormer.utils.io import TEMP_SUFFIX, remove_stale_temps
-from tests.test_cli import FAST, graph_file  # noqa: F401  (fixture)
-from tests.test_scores import _scores
+from tests.helpers import FAST
+from tests.helpers import toy_scores
 
 
 def _disk_full_after(monkeypatch, limit: int, only: str = "") -> None:
@@ -62,11 +62,11 @@ def test_disk_full_during_a_checkpoint_keeps_the_old_one(tmp_path, monkeypatch, 
 
 
 def test_disk_full_during_a_scores_file(tmp_path, monkeypatch):
-    path = _scores().save(tmp_path / "s.pt")
+    path = toy_scores().save(tmp_path / "s.pt")
     before = path.read_bytes()
     _disk_full_after(monkeypatch, 500)
     with pytest.raises(WriteError, match="No space left on device"):
-        _scores().save(path)
+        toy_scores().save(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["s.pt"]
 
 

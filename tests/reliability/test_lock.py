@@ -10,7 +10,7 @@ import pytest
 
 from spexphormer.cli import main
 from spexphormer.utils.lock import LOCK_NAME, run_folder_lock
-from tests.test_cli import FAST, graph_file  # noqa: F401  (fixture)
+from tests.helpers import FAST
 
 
 def _hold_like_another_process(folder, pid):

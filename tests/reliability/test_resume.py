@@ -16,8 +16,8 @@ import torch
 
 from spexphormer.cli import main
 from spexphormer.train.checkpoint import load_checkpoint
-from tests.conftest import make_toy_graph
-from tests.test_cli import FAST, graph_file  # noqa: F401  (fixture)
+from tests.helpers import make_toy_graph
+from tests.helpers import FAST
 
 SETTINGS = ["--seeds", "2", "--set", "stage1.epochs=8", "--set", "stage2.epochs=6", "--set", "graph.exp_deg=2",
             "--set", "stage2.batch_size=64", "--set", "run.threads=1", "--set", "run.checkpoint_seconds=0", "--quiet"]

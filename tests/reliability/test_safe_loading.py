@@ -11,7 +11,7 @@ from spexphormer.data import load_graph
 from spexphormer.errors import DataError
 from spexphormer.pipeline.predict import predict
 from spexphormer.train.checkpoint import save_checkpoint
-from tests.conftest import make_toy_graph
+from tests.helpers import make_toy_graph
 
 
 class Payload:

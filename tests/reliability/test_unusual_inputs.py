@@ -16,8 +16,8 @@ from spexphormer.nn.norms import BatchNorm
 from spexphormer.pipeline.stage1 import estimate
 from spexphormer.pipeline.stage2 import train_wide
 from spexphormer.utils.io import save_json
-from tests.conftest import make_toy_graph
-from tests.test_cli import FAST, graph_file  # noqa: F401  (fixture)
+from tests.helpers import make_toy_graph
+from tests.helpers import FAST
 
 
 def _error_line(capsys) -> str:

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from spexphormer.analysis.measures import energy_distance, random_logit_scores, topk_agreement, uniform_scores
 from spexphormer.config import Config, replace_section
+from spexphormer.data import graph_info
 from spexphormer.errors import ConfigError
 from spexphormer.pipeline.stage1 import augment_graph, estimate
 from spexphormer.train.logs import bars_wanted
@@ -124,12 +125,12 @@ def run_consistency(
     k = int(cfg.stage2.ks[0])
     device = resolve_device(cfg.run.device)
     base = replace_section(cfg, "stage1", heads=1, **({"epochs": epochs} if epochs is not None else {}))
-    s1 = base.stage1
+    s1, info = base.stage1, graph_info(data)
     results = {
         "analysis": "consistency",
-        "dataset": getattr(data, "name", "graph"),
-        "split": getattr(data, "split", ""),
-        "metric": getattr(data, "metric", ""),
+        "dataset": info.name,
+        "split": info.split,
+        "metric": info.metric,
         "widths": widths,
         "reference_width": ref,
         "k": k,

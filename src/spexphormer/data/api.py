@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 from torch_geometric.data import Data
 
 from spexphormer.data.files import load_file
+from spexphormer.data.info import declared, with_info
 from spexphormer.data.named import load_named
 from spexphormer.data.roots import PathLike
 from spexphormer.data.validate import validate_graph
@@ -45,7 +47,8 @@ def load_graph(
         Data: ``x`` float32 ``[N, F]``; ``y`` int64 ``[N]`` (``-1`` = unlabelled) or float32
         ``[N, C]`` (multilabel); ``edge_index`` int64 ``[2, E]`` (deduplicated, no self-loops,
         sorted by ``(dst, src)``); ``train_mask``/``val_mask``/``test_mask`` bool ``[N]``;
-        optional ``edge_attr``; and ``name``, ``metric``, ``task``, ``num_classes``, ``split``.
+        optional ``edge_attr``; and ``info``, a :class:`~spexphormer.data.GraphInfo` (name, task,
+        metric, classes, the split in words, and the arguments that load it again).
 
     Raises:
         DataError: Unknown dataset, missing or corrupt files, invalid graph.
@@ -56,11 +59,14 @@ def load_graph(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DataError(f"{arg} must be a non-negative integer, got {value!r}")
     if dataset is not None:
-        return load_named(dataset, root=root, split_index=split_index, seed=seed,
-                          symmetrize=symmetrize)
-    return validate_graph(load_file(path, split_index=split_index, seed=seed,
-                                    symmetrize=True if symmetrize is None else symmetrize,
-                                    trust_pickle=trust_pickle))
+        data = load_named(dataset, root=root, split_index=split_index, seed=seed, symmetrize=symmetrize)
+    else:
+        data = validate_graph(load_file(path, split_index=split_index, seed=seed,
+                                        symmetrize=True if symmetrize is None else symmetrize,
+                                        trust_pickle=trust_pickle))
+    source = {"dataset": dataset, "path": str(Path(path).resolve()) if path is not None else None,
+              "split_index": split_index, "symmetrize": symmetrize}
+    return with_info(data, source=source)
 
 
 def describe(data: Data) -> Dict[str, object]:
@@ -84,16 +90,16 @@ def describe(data: Data) -> Dict[str, object]:
         return int(m.sum()) if isinstance(m, torch.Tensor) else 0
 
     return {
-        "name": getattr(data, "name", None),
+        "name": declared(data, "name"),
         "nodes": int(data.num_nodes),
         "edges": int(data.edge_index.size(1)),
         "features": int(data.x.size(1)),
-        "classes": int(getattr(data, "num_classes", None) or (y.size(1) if multilabel else int(y.max()) + 1)),
+        "classes": int(declared(data, "num_classes") or (y.size(1) if multilabel else int(y.max()) + 1)),
         "train": count("train_mask"),
         "val": count("val_mask"),
         "test": count("test_mask"),
         "unlabelled": int((~labelled).sum()),
-        "metric": getattr(data, "metric", None),
-        "task": getattr(data, "task", None),
-        "split": getattr(data, "split", None),
+        "metric": declared(data, "metric"),
+        "task": declared(data, "task"),
+        "split": declared(data, "split"),
     }

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from spexphormer.data.info import GraphInfo
 from spexphormer.errors import DataError
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -137,8 +138,8 @@ def assemble(
         edges_clean (bool): ``edge_index`` is already the output of :func:`clean_edges`; skip it.
 
     Returns:
-        Data: with ``x``, ``y``, ``edge_index``, masks, optional ``edge_attr`` and the plain
-        attributes ``name``, ``metric``, ``task``, ``num_classes``, ``split``.
+        Data: with ``x``, ``y``, ``edge_index``, masks, optional ``edge_attr`` and ``info``
+        (a :class:`~spexphormer.data.info.GraphInfo`).
     """
     xt = torch.as_tensor(_np(x)).to(torch.float32)
     if xt.dim() != 2:
@@ -156,9 +157,5 @@ def assemble(
         data[key] = torch.as_tensor(_np(m)).to(torch.bool).reshape(-1)
     if ea is not None:
         data.edge_attr = ea.to(torch.float32) if ea.is_floating_point() else ea
-    data.name = str(name)
-    data.metric = metric
-    data.task = task
-    data.num_classes = int(num_classes)
-    data.split = split
+    data.info = GraphInfo(name=str(name), task=task, metric=metric, num_classes=int(num_classes), split=split)
     return data

@@ -29,7 +29,7 @@ def from_pyg(data: Data, name: str = "graph", split_index: int = 0, seed: int = 
 
     Returns:
         Data: A new graph with deduplicated, loop-free, sorted edges, the three masks, and
-        ``name``, ``metric``, ``task``, ``num_classes``, ``split`` (the input is not changed).
+        ``info`` (:class:`~spexphormer.data.GraphInfo`; the input is not changed).
 
     Raises:
         DataError: Missing ``x``/``y``/``edge_index``, or an invalid graph.

@@ -8,14 +8,12 @@ from typing import Any, Dict
 import torch
 from torch_geometric.data import Data
 
+from spexphormer.data.info import METRICS, TASKS, declared
 from spexphormer.errors import DataError
-
-METRICS = ("accuracy", "rocauc")
-TASKS = ("multiclass", "binary", "multilabel")
 
 
 def _name(data: Data) -> str:
-    return str(getattr(data, "name", None) or "graph")
+    return str(declared(data, "name") or "graph")
 
 
 def validate_graph(data: Data) -> Data:
@@ -27,7 +25,7 @@ def validate_graph(data: Data) -> Data:
     masks are boolean of length ``N``; then :func:`check_split` (no empty and no overlapping sets).
 
     Args:
-        data (Data): The graph. ``num_classes`` and ``task`` attributes are used when present
+        data (Data): The graph. Its declared ``num_classes`` and ``task`` are used when present
             (else ``C = max(y) + 1`` and the task is inferred from the shape of ``y``).
 
     Returns:
@@ -56,10 +54,10 @@ def validate_graph(data: Data) -> Data:
         raise DataError(f"{name}: labels y are missing")
     if y.size(0) != n:
         raise DataError(f"{name}: x has {n} rows but y has {y.size(0)} (one label per node)")
-    task = getattr(data, "task", None) or ("multilabel" if y.dim() == 2 and y.size(1) > 1 else None)
+    task = declared(data, "task") or ("multilabel" if y.dim() == 2 and y.size(1) > 1 else None)
     if task is not None and task not in TASKS:
         raise DataError(f"{name}: unknown task '{task}', expected one of {TASKS}")
-    metric = getattr(data, "metric", None)
+    metric = declared(data, "metric")
     if metric is not None and metric not in METRICS:
         raise DataError(f"{name}: unknown metric '{metric}', expected one of {METRICS}")
     if task == "multilabel":
@@ -67,11 +65,10 @@ def validate_graph(data: Data) -> Data:
             raise DataError(f"{name}: multilabel y must be [N, C], got {list(y.shape)}")
         if not bool(((y == 0) | (y == 1)).all()):
             raise DataError(f"{name}: multilabel y must hold only 0/1 values")
-        labelled = torch.ones(n, dtype=torch.bool)
     else:
         if y.dim() != 1 or y.is_floating_point() or y.dtype == torch.bool:
             raise DataError(f"{name}: y must be an integer [N] tensor, got {y.dtype} {list(y.shape)}")
-        c = getattr(data, "num_classes", None)
+        c = declared(data, "num_classes")
         c = int(c) if c is not None else (int(y.max()) + 1 if y.numel() else 0)
         out = (y < -1) | (y >= c)
         if bool(out.any()):
@@ -79,7 +76,6 @@ def validate_graph(data: Data) -> Data:
                 f"{name}: {int(out.sum())} labels out of range [-1, {c}) "
                 f"(min {int(y.min())}, max {int(y.max())}, {c} classes)"
             )
-        labelled = y >= 0
 
     ei = getattr(data, "edge_index", None)
     if not isinstance(ei, torch.Tensor) or ei.dim() != 2 or ei.size(0) != 2:

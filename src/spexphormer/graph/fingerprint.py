@@ -46,15 +46,13 @@ def split_fingerprint(train_mask: Tensor, val_mask: Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
-def split_identity(data) -> dict:
+def split_identity(train_mask: Tensor, val_mask: Tensor, description: str) -> dict:
     """Which split a model was trained on: ``{"fingerprint": ..., "description": ...}``.
 
     The fingerprint decides (see :func:`split_fingerprint`); the description (dataset and split,
     e.g. ``"minesweeper, official mask 1 of 10"``) is what error messages show.
     """
-    name = getattr(data, "name", None) or "graph"
-    description = f"{name}, {getattr(data, 'split', None) or 'its own masks'}"
-    return {"fingerprint": split_fingerprint(data.train_mask, data.val_mask), "description": description}
+    return {"fingerprint": split_fingerprint(train_mask, val_mask), "description": description}
 
 
 def same_split(recorded: dict | None, current: dict) -> bool:

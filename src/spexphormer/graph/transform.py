@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 

@@ -13,6 +13,7 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data import graph_info
 from spexphormer.graph import AugmentedGraph
 from spexphormer.nn import Exphormer
 from spexphormer.pipeline.stage1 import augment_graph
@@ -40,7 +41,7 @@ def train_exphormer(
     state: TrainingState | None = None,
 ) -> ExphormerResult:
     """Train Exphormer full-batch on the augmented graph; test metric at the best validation epoch."""
-    s2, device = cfg.stage2, torch.device(device)
+    s2, device, info = cfg.stage2, torch.device(device), graph_info(data)
     graph = graph if graph is not None else augment_graph(data, cfg)
     x, y = data.x.to(device), data.y.to(device)
     edge_index, edge_type = graph.edge_index.to(device), graph.edge_type.to(device)
@@ -52,13 +53,13 @@ def train_exphormer(
 
         def train_epoch(epoch, optimize):
             logits = model(x, edge_index, edge_type)
-            loss = task_loss(logits[masks["train"]], y[masks["train"]], data.task)
+            loss = task_loss(logits[masks["train"]], y[masks["train"]], info.task)
             optimize(loss)
             return loss.item()
 
         def evaluate(epoch):
             logits = model(x, edge_index, edge_type)
-            return {name: compute_metric(logits[masks[name]], y[masks[name]], data.task, data.metric)
+            return {name: compute_metric(logits[masks[name]], y[masks[name]], info.task, info.metric)
                     for name in ("val", "test")}
 
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,

@@ -20,6 +20,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data import graph_info
 from spexphormer.errors import CheckpointError, DataError
 from spexphormer.graph import graph_fingerprint
 from spexphormer.nn import AttentionScoreEstimator, Exphormer, Spexphormer
@@ -131,4 +132,4 @@ def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str
                             graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
             model = _load(Spexphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
             logits = predict_sampled(model, data, ids, scores, cfg, seed, device)
-    return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task", getattr(data, "task", "multiclass"))}
+    return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}

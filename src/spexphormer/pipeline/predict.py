@@ -10,11 +10,12 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data import graph_info
 from spexphormer.errors import CheckpointError, DataError
-from spexphormer.graph import describe_split, graph_fingerprint, same_split, split_identity
+from spexphormer.graph import describe_split, graph_fingerprint, same_split
 from spexphormer.nn import Exphormer, Spexphormer
 from spexphormer.pipeline.grown import is_new_graph, predict_grown
-from spexphormer.pipeline.stage1 import augment_graph
+from spexphormer.pipeline.stage1 import augment_graph, split_of
 from spexphormer.pipeline.stage2 import predict_sampled
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint
@@ -34,7 +35,7 @@ def _graph_from(ckpt: dict, data: Data | None, data_root: str | None, trust_pick
                           trust_pickle=trust_pickle)  # the user's consent, never the checkpoint's
     if graph_fingerprint(data.edge_index, data.num_nodes, data.num_features) != ckpt["fingerprint"]:
         raise CheckpointError("the checkpoint was trained on another graph (fingerprints differ)")
-    trained_on, given = ckpt["meta"].get("split"), split_identity(data)
+    trained_on, given = ckpt["meta"].get("split"), split_of(data)
     if not same_split(trained_on, given):
         raise CheckpointError(f"the checkpoint was trained on {describe_split(trained_on)}, but the graph given "
                               f"uses {describe_split(given)}: load the graph with the checkpoint's split")
@@ -83,7 +84,7 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
                 raise CheckpointError("give --scores FILE: the checkpoint does not name its scores file")
             scores = Scores.load(path, ckpt["fingerprint"], ckpt["meta"]["split"])
             logits = predict_sampled(model, data, ids, scores, cfg, seed, device)
-    return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task", getattr(data, "task", "multiclass"))}
+    return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}
 
 
 def write_predictions(result: dict, path: str | os.PathLike) -> Path:

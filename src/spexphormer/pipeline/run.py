@@ -23,13 +23,14 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data import graph_info
 from spexphormer.data.validate import check_split
 from spexphormer.distributed import world
-from spexphormer.graph import graph_fingerprint, split_identity
+from spexphormer.graph import graph_fingerprint
 from spexphormer.pipeline.exphormer import train_exphormer
 from spexphormer.pipeline.grown import feature_signature, read_estimator, save_estimator
 from spexphormer.pipeline.resume import run_key, train_seeds, training_state
-from spexphormer.pipeline.stage1 import estimate, estimator_args
+from spexphormer.pipeline.stage1 import estimate, estimator_args, split_of
 from spexphormer.pipeline.stage1_sharded import estimate_sharded
 from spexphormer.pipeline.stage2 import train_wide
 from spexphormer.scores import Scores
@@ -54,10 +55,18 @@ def machine_info(device: torch.device) -> dict:
 
 
 def _header(data: Data, cfg: Config, device: torch.device, model: str) -> dict:
-    seeds = list(range(cfg.run.seed, cfg.run.seed + cfg.run.seeds))
-    return {"dataset": data.name, "model": model, "split": data.split, "metric": data.metric,
+    seeds, info = list(range(cfg.run.seed, cfg.run.seed + cfg.run.seeds)), graph_info(data)
+    return {"dataset": info.name, "model": model, "split": info.split, "metric": info.metric,
             "nodes": data.num_nodes, "edges": data.num_edges, "seeds": seeds,
             "config": cfg.to_dict(), "machine": machine_info(device), "world_size": world().size}
+
+
+def _checkpoint_meta(data: Data, split: dict) -> dict:
+    """What every checkpoint records about its data: the task, the metric, how to load the graph
+    again, the split it trained on, and the features and node count that grown graphs check."""
+    info = graph_info(data)
+    return {"task": info.task, "metric": info.metric, "source": info.source, "split": split,
+            "features": feature_signature(data.x), "num_nodes": data.num_nodes}
 
 
 def _main_only(path: Path) -> Path | None:
@@ -80,7 +89,7 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
     Returns (scores, stage-1 summary dict).
     """
     check_split(data)
-    split = split_identity(data)
+    split = split_of(data)
     path = Path(scores_path) if scores_path else scores_file(out, cfg, split)
     if scores_path or path.exists():
         scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features), split)
@@ -122,15 +131,13 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
     out.mkdir(parents=True, exist_ok=True)
     results = _header(data, cfg, device, "spexphormer")
     scores, stage1 = obtain_scores(data, cfg, out, device, scores_path, progress, resume)
-    grown = {"estimator": read_estimator(stage1["scores_file"]), "features": feature_signature(data.x),
-             "num_nodes": data.num_nodes}  # what predictions on a grown graph need
 
     def train(seed, log_path, state):
         return train_wide(data, scores, cfg, seed=seed, device=device, log_path=log_path, progress=progress,
                           state=state)
 
-    meta = {"task": data.task, "metric": data.metric, "source": getattr(data, "source", None),
-            "split": scores.split, "scores_file": stage1["scores_file"], **grown}
+    meta = {**_checkpoint_meta(data, scores.split), "scores_file": stage1["scores_file"],
+            "estimator": read_estimator(stage1["scores_file"])}  # what predictions on a grown graph need
     records = train_seeds("spexphormer", results["seeds"], data, cfg, out, device, train, scores.fingerprint, meta,
                           resume, extra=scores.scores)
     s = _summary(records)
@@ -160,8 +167,7 @@ def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device
         return train_exphormer(data, cfg, seed=seed, device=device, log_path=log_path, progress=progress,
                                state=state)
 
-    meta = {"task": data.task, "metric": data.metric, "source": getattr(data, "source", None),
-            "split": split_identity(data), "features": feature_signature(data.x), "num_nodes": data.num_nodes}
+    meta = _checkpoint_meta(data, split_of(data))
     records = train_seeds("exphormer", results["seeds"], data, cfg, out, device, train, fingerprint, meta, resume)
     s = _summary(records)
     results.update({"test": s["test"], "val": s["val"],

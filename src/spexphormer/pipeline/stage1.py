@@ -10,6 +10,7 @@ import torch
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data import graph_info
 from spexphormer.graph import AugmentedGraph, ExpanderAugment, graph_fingerprint, split_identity
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
@@ -31,9 +32,15 @@ def augment_graph(data: Data, cfg: Config) -> AugmentedGraph:
     return ExpanderAugment.from_config(cfg.graph).augmented_graph(data)
 
 
+def split_of(data: Data) -> dict:
+    """The identity of the split ``data`` trains on (recorded in scores files and checkpoints)."""
+    info = graph_info(data)
+    return split_identity(data.train_mask, data.val_mask, f"{info.name}, {info.split}")
+
+
 def estimator_args(data: Data, cfg: Config) -> dict:
-    s1 = cfg.stage1
-    return dict(in_dim=data.num_features, out_dim=output_dim(data.task, data.num_classes),
+    s1, info = cfg.stage1, graph_info(data)
+    return dict(in_dim=data.num_features, out_dim=output_dim(info.task, info.num_classes),
                 hidden=s1.hidden, num_layers=s1.num_layers, heads=s1.heads, norm=s1.norm,
                 dropout=s1.dropout, pre_layers=s1.pre_layers)
 
@@ -66,7 +73,7 @@ def estimate(
     """Train the estimator on the whole augmented graph and return (and save) its scores.
 
     Args:
-        data: the input graph (``x``, ``y``, ``edge_index``, masks, ``task``, ``metric``).
+        data: the input graph (``x``, ``y``, ``edge_index``, masks, ``info``).
         cfg: ``cfg.graph`` builds the augmented graph, ``cfg.stage1`` the estimator.
         out: where to write the scores file (atomically); nothing is written when None.
         graph: a ready augmented graph (e.g. without expander edges, for analysis).
@@ -78,7 +85,7 @@ def estimate(
     Under torchrun, :func:`~spexphormer.pipeline.stage1_sharded.estimate_sharded` shares the
     nodes between the ranks (``run`` and ``estimate`` on the command line pick it).
     """
-    s1, device = cfg.stage1, torch.device(device)
+    s1, device, info = cfg.stage1, torch.device(device), graph_info(data)
     graph = graph if graph is not None else augment_graph(data, cfg)
     x, y = data.x.to(device), data.y.to(device)
     edge_index, edge_type = graph.edge_index.to(device), graph.edge_type.to(device)
@@ -91,13 +98,13 @@ def estimate(
 
         def train_epoch(epoch, optimize):
             logits = model(x, edge_index, edge_type, temperature=temp(epoch), csr=csr)
-            loss = task_loss(logits[masks["train"]], y[masks["train"]], data.task)
+            loss = task_loss(logits[masks["train"]], y[masks["train"]], info.task)
             optimize(loss)
             return loss.item()
 
         def evaluate(epoch):
             logits = model(x, edge_index, edge_type, temperature=temp(epoch), csr=csr)
-            return {name: compute_metric(logits[m], y[m], data.task, data.metric) for name, m in masks.items()}
+            return {name: compute_metric(logits[m], y[m], info.task, info.metric) for name, m in masks.items()}
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
                      s1.clip, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
@@ -111,11 +118,11 @@ def estimate(
         scores=layer_scores.float().cpu(),
         graph=graph,
         fingerprint=graph_fingerprint(data.edge_index, data.num_nodes, data.num_features),
-        split=split_identity(data),
+        split=split_of(data),
         config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
         config_key=cfg.stage1_key(),
         temperature=t_export,
-        metrics={"metric": data.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch},
+        metrics={"metric": info.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch},
     )
     if out is not None:
         scores.save(Path(out))

@@ -32,13 +32,14 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data import graph_info
 from spexphormer.distributed import data_parallel as dp
 from spexphormer.distributed.world import all_gather_rows, all_reduce_, gather_rows, world
-from spexphormer.graph import AugmentedGraph, graph_fingerprint, split_identity
+from spexphormer.graph import AugmentedGraph, graph_fingerprint
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
-from spexphormer.pipeline.stage1 import Stage1Result, augment_graph, estimator_args, export_temperature
+from spexphormer.pipeline.stage1 import Stage1Result, augment_graph, estimator_args, export_temperature, split_of
 from spexphormer.scores import Scores
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
@@ -132,7 +133,7 @@ def estimate_sharded(
     rank only. ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the
     CSR of the shard's edges over all N destinations (empty rows outside the shard).
     """
-    s1, device, w = cfg.stage1, torch.device(device), world()
+    s1, device, w, info = cfg.stage1, torch.device(device), world(), graph_info(data)
     graph = graph if graph is not None else augment_graph(data, cfg)
     shard = node_shard(graph, w.rank, w.size)
     rows = slice(shard.lo, shard.hi)
@@ -153,13 +154,13 @@ def estimate_sharded(
         def train_epoch(epoch, optimize):
             logits = net(x, temp(epoch))
             # a shard without training nodes still takes part in the backward pass (weight 0)
-            loss = task_loss(logits[train], y[train], data.task) if weight > 0 else logits.sum() * 0.0
+            loss = task_loss(logits[train], y[train], info.task) if weight > 0 else logits.sum() * 0.0
             optimize(loss * weight)
             return dp.global_mean(loss.item() * int(train.sum()), int(train.sum()))
 
         def evaluate(epoch):
             logits = all_gather_rows(sharded(x, temp(epoch))).cpu()  # [N, out]
-            return {name: compute_metric(logits[m], data.y[m], data.task, data.metric) for name, m in masks.items()}
+            return {name: compute_metric(logits[m], data.y[m], info.task, info.metric) for name, m in masks.items()}
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
                      s1.clip, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
@@ -173,9 +174,9 @@ def estimate_sharded(
     scores = Scores(
         scores=layer_scores, graph=graph,
         fingerprint=graph_fingerprint(data.edge_index, data.num_nodes, data.num_features),
-        split=split_identity(data), config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
+        split=split_of(data), config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
         config_key=cfg.stage1_key(), temperature=t_export,
-        metrics={"metric": data.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch,
+        metrics={"metric": info.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch,
                  "world_size": w.size},
     )
     if out is not None:

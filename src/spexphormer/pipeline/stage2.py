@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
+from spexphormer.data import graph_info
 from spexphormer.distributed import data_parallel as dp
 from spexphormer.nn import Spexphormer
 from spexphormer.sampling import Batch, LayerSampler, SampledLayers, derive_seed, iterate_batches, receptive_field_warning
@@ -37,8 +38,8 @@ class Stage2Result:
 
 def wide_args(data: Data, cfg: Config) -> dict:
     """The wide model's constructor arguments: the data's sizes and ``cfg.stage2``."""
-    s2 = cfg.stage2
-    return dict(in_dim=data.num_features, out_dim=output_dim(data.task, data.num_classes), hidden=s2.hidden,
+    s2, info = cfg.stage2, graph_info(data)
+    return dict(in_dim=data.num_features, out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden,
                 heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm,
                 pre_layers=s2.pre_layers, scale_logits=s2.scale_logits)
 
@@ -58,7 +59,7 @@ def forward_batch(model: nn.Module, x: Tensor, batch: Batch, device: torch.devic
 
 def batch_loss(model: nn.Module, data: Data, batch: Batch, device: torch.device) -> Tensor:
     """The task loss of one training batch (its core nodes' labels)."""
-    return task_loss(forward_batch(model, data.x, batch, device), data.y[batch.core].to(device), data.task)
+    return task_loss(forward_batch(model, data.x, batch, device), data.y[batch.core].to(device), graph_info(data).task)
 
 
 def predict_nodes(model: nn.Module, x: Tensor, nodes: Tensor, layers: SampledLayers, batch_size: int,
@@ -88,7 +89,7 @@ def train_wide(
     state: TrainingState | None = None,
 ) -> Stage2Result:
     """Train the wide Spexphormer on graphs sampled from ``scores``; test metric at best validation."""
-    s2, device = cfg.stage2, torch.device(device)
+    s2, device, info = cfg.stage2, torch.device(device), graph_info(data)
     split = {name: getattr(data, f"{name}_mask") & labelled(data.y) for name in ("train", "val", "test")}
     nodes = {name: mask.nonzero().view(-1) for name, mask in split.items()}
     eval_batch = s2.eval_batch_size or s2.batch_size
@@ -109,8 +110,8 @@ def train_wide(
         return predict_nodes(model, data.x, ids, sampler.current, eval_batch, device)
 
     def evaluate(epoch: int) -> dict[str, float]:
-        return {name: compute_metric(dp.predict_sharded(predict, nodes[name]), data.y[nodes[name]], data.task,
-                                     data.metric) for name in ("val", "test")}
+        return {name: compute_metric(dp.predict_sharded(predict, nodes[name]), data.y[nodes[name]], info.task,
+                                     info.metric) for name in ("val", "test")}
 
     with seeded(seed):  # one random stream: initialisation, then dropout and batch order
         args = wide_args(data, cfg)

@@ -1,0 +1,54 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch_geometric.data import Data
+
+from spexphormer.data import GraphInfo
+from spexphormer.graph import augment
+from spexphormer.scores import Scores
+
+#: CLI flags that make a run take seconds: few epochs, small expander degree, big batches.
+FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=2", "--set", "graph.exp_deg=2",
+        "--set", "stage2.batch_size=128", "--quiet"]
+
+
+def make_toy_graph(num_nodes: int = 300, num_edges: int = 2400, seed: int = 0, task: str = "binary") -> Data:
+    """A random graph whose labels leak into features and neighbours (so models can learn)."""
+    g = torch.Generator().manual_seed(seed)
+    classes = 2 if task == "binary" else 3
+    y = torch.randint(0, classes, (num_nodes,), generator=g)
+    x = torch.randn(num_nodes, 6, generator=g) + torch.nn.functional.one_hot(y, 6).float()
+    src = torch.randint(0, num_nodes, (num_edges,), generator=g)
+    dst = torch.randint(0, num_nodes, (num_edges,), generator=g)
+    keep = src != dst
+    edge_index = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)
+    perm = torch.randperm(num_nodes, generator=g)
+    cut = [0, int(0.6 * num_nodes), int(0.8 * num_nodes), num_nodes]
+    masks = [torch.zeros(num_nodes, dtype=torch.bool).index_fill_(0, perm[a:b], True) for a, b in zip(cut, cut[1:])]
+    data = Data(x=x, y=y, edge_index=edge_index, train_mask=masks[0], val_mask=masks[1], test_mask=masks[2])
+    data.info = GraphInfo(name="toy", task=task, metric="rocauc" if task == "binary" else "accuracy",
+                          num_classes=classes, split="random 60/20/20, seed 0")
+    return data
+
+
+def write_graph_file(path: Path, **kwargs) -> Path:
+    """A toy graph saved as a plain PyG ``Data`` ``.pt`` file (what a user's file looks like)."""
+    data = make_toy_graph(**kwargs)
+    torch.save(Data(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
+                    val_mask=data.val_mask, test_mask=data.test_mask), path)
+    return path
+
+
+def toy_scores(n=30):
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, n, (2, 90), generator=g)
+    ei = torch.unique(ei[:, ei[0] != ei[1]], dim=1)
+    aug = augment(ei, n, 2, seed=0)
+    raw = torch.rand(3, aug.num_edges, generator=g)
+    per_node = torch.zeros(3, n).index_add_(1, aug.edge_index[1], raw)  # normalise over each node's in-edges
+    return Scores(raw / per_node[:, aug.edge_index[1]], aug, "abc123", {"stage1": {"hidden": 4}}, "key",
+                  0.5, {"val": 0.7})
