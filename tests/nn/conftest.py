@@ -24,12 +24,11 @@ def random_graph(n: int, p: float, num_types: int = 3, seed: int = 0):
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     """Make the kernels work in many small (ragged) chunks even on tiny test graphs."""
-    import spexphormer.nn.neighbour_kernel as neighbour_kernel
-    import spexphormer.nn.sparse as sparse
+    import spexphormer.nn.chunks as chunks
 
-    monkeypatch.setattr(neighbour_kernel, "CHUNK_FLOATS", 200)
-    monkeypatch.setattr(sparse, "CHUNK_FLOATS", 256)
-    monkeypatch.setattr(sparse, "CUDA_CHUNK_FLOATS", 256)
+    monkeypatch.setattr(chunks, "NEIGHBOUR_CHUNK_FLOATS", 200)
+    monkeypatch.setattr(chunks, "EDGE_CHUNK_FLOATS", 256)
+    monkeypatch.setattr(chunks, "CUDA_EDGE_CHUNK_FLOATS", 256)
 
 
 @pytest.fixture

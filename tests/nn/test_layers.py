@@ -52,7 +52,7 @@ def test_feed_forward_shape():
 def test_ase_layer(graph):
     edge_index, edge_type = graph
     layer = ASELayer(4)
-    x, alpha = layer(torch.randn(13, 4), edge_index, edge_type, temperature=0.5)
+    x, alpha = layer(torch.randn(13, 4), edge_index, edge_type, temperature=0.5, return_attention=True)
     assert x.shape == (13, 4) and alpha.shape == (edge_index.size(1), 1)
     assert isinstance(layer.norm1, GraphNorm)
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import spexphormer.nn.sparse as sparse
+import spexphormer.nn.chunks as chunks
 from spexphormer.nn import gather_dot, gather_scatter
 
 DT = torch.float64
@@ -11,7 +11,7 @@ DT = torch.float64
 
 @pytest.mark.parametrize("chunk", [1, 7, 40, 1 << 20])
 def test_gather_dot_matches_autograd(monkeypatch, chunk):
-    monkeypatch.setattr(sparse, "CHUNK_FLOATS", chunk)
+    monkeypatch.setattr(chunks, "EDGE_CHUNK_FLOATS", chunk)
     g = torch.Generator().manual_seed(chunk)
     a = torch.randn(5, 2, 3, dtype=DT, generator=g, requires_grad=True)
     b = torch.randn(7, 2, 3, dtype=DT, generator=g, requires_grad=True)
@@ -28,7 +28,7 @@ def test_gather_dot_matches_autograd(monkeypatch, chunk):
 
 @pytest.mark.parametrize("chunk", [1, 7, 40, 1 << 20])
 def test_gather_scatter_matches_autograd(monkeypatch, chunk):
-    monkeypatch.setattr(sparse, "CHUNK_FLOATS", chunk)
+    monkeypatch.setattr(chunks, "EDGE_CHUNK_FLOATS", chunk)
     g = torch.Generator().manual_seed(chunk)
     alpha = torch.rand(19, 2, dtype=DT, generator=g, requires_grad=True)
     b = torch.randn(6, 2, 3, dtype=DT, generator=g, requires_grad=True)

@@ -19,10 +19,10 @@ from spexphormer.nn.layers import (
     FeedForward,
     InputEncoder,
     SpexphormerLayer,
+    TransformerBackbone,
+    TransformerLayer,
 )
-from spexphormer.nn.ase import AttentionScoreEstimator
-from spexphormer.nn.exphormer import Exphormer
-from spexphormer.nn.spexphormer import Spexphormer
+from spexphormer.nn.models import AttentionScoreEstimator, Exphormer, Spexphormer
 
 __all__ = [
     "edge_softmax",
@@ -37,6 +37,8 @@ __all__ = [
     "NORM_KINDS",
     "FeedForward",
     "InputEncoder",
+    "TransformerLayer",
+    "TransformerBackbone",
     "ASELayer",
     "ExphormerLayer",
     "SpexphormerLayer",

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn.csr_attention import CSRGraph, csr_score_attention, supports
 from spexphormer.nn.neighbour_kernel import neighbour_attention
 from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter
@@ -73,7 +74,7 @@ class ScoreAttention(nn.Module):
         dim (int): node feature width :math:`D`.
         heads (int, optional): number of heads :math:`H` (:math:`D` must be a multiple).
             (default: ``1``)
-        num_edge_types (int, optional): number of edge types. (default: ``3``)
+        num_edge_types (int, optional): number of edge types. (default: ``NUM_EDGE_TYPES`` = 3)
         clamp (float, optional): logits are clamped to :math:`[-c_{\max}, c_{\max}]`.
             (default: ``8.0``)
         value_scale (float, optional): initial value of :math:`c`. (default: ``0.25``)
@@ -81,7 +82,9 @@ class ScoreAttention(nn.Module):
 
     Shapes:
         - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
-        - **output**: ``(out, alpha)`` with out :math:`(N, D)` and alpha :math:`(E, H)`.
+        - **output**: ``(out, alpha)`` with out :math:`(N, D)` and alpha :math:`(E, H)`; out
+          alone if ``return_attention`` is False (the estimator's attention exists for its
+          scores, so they are returned by default).
 
     State dict: ``Q.weight``, ``K.weight``, ``V.weight`` (and ``.bias`` if ``bias``),
     ``type_scale`` :math:`(T_e, H)`, ``type_bias`` :math:`(T_e, H)`, ``value_scale`` :math:`()`.
@@ -91,7 +94,7 @@ class ScoreAttention(nn.Module):
         self,
         dim: int,
         heads: int = 1,
-        num_edge_types: int = 3,
+        num_edge_types: int = NUM_EDGE_TYPES,
         clamp: float = 8.0,
         value_scale: float = 0.25,
         bias: bool = False,
@@ -120,8 +123,8 @@ class ScoreAttention(nn.Module):
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0,
-        csr: Optional[CSRGraph] = None,
-    ) -> Tuple[Tensor, Tensor]:
+        csr: Optional[CSRGraph] = None, return_attention: bool = True,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         n, H, dh = x.size(0), self.heads, self.head_dim
         src, dst = edge_index[0], edge_index[1]
         q = self.Q(x).view(n, H, dh) * (1.0 / math.sqrt(dh))
@@ -130,13 +133,14 @@ class ScoreAttention(nn.Module):
         if csr is not None and supports(x):  # the fused CPU kernels; alpha comes detached
             out, alpha = csr_score_attention(q, k, v, self.type_scale, self.type_bias, csr,
                                              temperature, self.clamp)
-            return self.value_scale * out.reshape(n, self.dim), alpha
+            out = self.value_scale * out.reshape(n, self.dim)
+            return (out, alpha) if return_attention else out
         score = gather_dot(q, k, dst, src)  # [E, H]
         logits = score * self.type_scale[edge_type] + self.type_bias[edge_type]  # [E, H]
         logits = (logits / temperature).clamp(-self.clamp, self.clamp)
         alpha = edge_softmax(logits, dst, n)  # [E, H]
-        out = gather_scatter(alpha, v, src, dst, n)  # [N, H, dh]
-        return self.value_scale * out.reshape(n, self.dim), alpha
+        out = self.value_scale * gather_scatter(alpha, v, src, dst, n).reshape(n, self.dim)  # [N, D]
+        return (out, alpha) if return_attention else out
 
     def extra_repr(self) -> str:
         return (
@@ -157,7 +161,7 @@ class _ExphormerAttentionBase(nn.Module):
     """
 
     def __init__(
-        self, dim: int, heads: int, num_edge_types: int = 3, clamp: float = 8.0, bias: bool = False,
+        self, dim: int, heads: int, num_edge_types: int = NUM_EDGE_TYPES, clamp: float = 8.0, bias: bool = False,
         scale_logits: bool = False,
     ) -> None:
         super().__init__()
@@ -207,7 +211,7 @@ class EdgeListAttention(_ExphormerAttentionBase):
     Args:
         dim (int): node feature width :math:`D`.
         heads (int): number of heads :math:`H`.
-        num_edge_types (int, optional): number of edge types. (default: ``3``)
+        num_edge_types (int, optional): number of edge types. (default: ``NUM_EDGE_TYPES`` = 3)
         clamp (float, optional): logit clamp :math:`c_{\max}`. (default: ``8.0``)
         bias (bool, optional): whether Q/K/V have a bias. (default: ``False``)
         scale_logits (bool, optional): scale the inner products by :math:`1/\sqrt{d_h}`.
@@ -262,7 +266,7 @@ class NeighbourAttention(_ExphormerAttentionBase):
     Args:
         dim (int): node feature width :math:`D`.
         heads (int): number of heads :math:`H`.
-        num_edge_types (int, optional): number of edge types. (default: ``3``)
+        num_edge_types (int, optional): number of edge types. (default: ``NUM_EDGE_TYPES`` = 3)
         clamp (float, optional): logit clamp :math:`c_{\max}`. (default: ``8.0``)
         bias (bool, optional): whether Q/K/V have a bias. (default: ``False``)
         scale_logits (bool, optional): scale the inner products by :math:`1/\sqrt{d_h}`.

@@ -1,28 +1,35 @@
-r"""Transformer blocks: one attention, then residual + norm, feed-forward, residual + norm.
+r"""The building blocks of the three models: the input encoder, the feed-forward network, the
+transformer layer and the backbone.
 
-All three blocks share :class:`_Block`, which holds everything after the attention:
+A :class:`TransformerLayer` is one attention module followed by what every layer shares:
 
 .. math::
-    \mathbf{h} = \mathrm{Norm}_1\big(\mathbf{x} + \mathrm{Drop}(\mathrm{Attn}(\mathbf{x}))\big),
+    \mathbf{h} = \mathrm{Norm}_1\big(\mathbf{x}_{dst} + \mathrm{Drop}(\mathrm{Attn}(\mathbf{x}))\big),
     \qquad
-    \mathbf{x}' = \mathrm{Norm}_2\big(\mathbf{h} + \mathrm{Drop}(\mathrm{FFN}(\mathbf{h}))\big).
+    \mathbf{x}' = \mathrm{Norm}_2\big(\mathbf{h} + \mathrm{Drop}(\mathrm{FFN}(\mathbf{h}))\big),
 
-:class:`ExphormerLayer` and :class:`SpexphormerLayer` have the same ``state_dict`` keys, so a
-trained full-batch layer can be run on sampled neighbour tables and vice versa.
+where :math:`\mathbf{x}_{dst}` are the rows the attention wrote (all rows on an edge list, the
+destination prefix on a neighbour table). The three layers differ only in their attention
+(:class:`ASELayer`: :class:`~spexphormer.nn.attention.ScoreAttention`; :class:`ExphormerLayer`:
+:class:`~spexphormer.nn.attention.EdgeListAttention`; :class:`SpexphormerLayer`:
+:class:`~spexphormer.nn.attention.NeighbourAttention`). The last two have the same ``state_dict``
+keys, so a trained full-batch layer runs on sampled neighbour tables and vice versa.
 """
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Callable, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spexphormer.nn.attention import EdgeListAttention, NeighbourAttention, ScoreAttention
+from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn.norms import BatchNorm, make_norm
 
-__all__ = ["InputEncoder", "FeedForward", "ASELayer", "ExphormerLayer", "SpexphormerLayer"]
+__all__ = ["InputEncoder", "FeedForward", "TransformerLayer", "ASELayer", "ExphormerLayer", "SpexphormerLayer",
+           "TransformerBackbone"]
 
 
 class InputEncoder(nn.Module):
@@ -110,10 +117,25 @@ class FeedForward(nn.Module):
         return self.lin2(self.dropout(self.act(self.lin1(x))))  # [N, D]
 
 
-class _Block(nn.Module):
-    """Holds ``attn``, then residual + norm, FFN, residual + norm; subclasses add ``forward``."""
+class TransformerLayer(nn.Module):
+    r"""One attention module, then residual + norm, feed-forward, residual + norm.
 
-    def __init__(self, attn: nn.Module, dim: int, dropout: float, norm: str) -> None:
+    Args:
+        attn (nn.Module): Called as ``attn(x, *graph, return_attention=True, **options)``; returns
+            ``(out, alpha)`` with ``out`` the rows it wrote, a prefix of ``x``'s rows.
+        dim (int): width :math:`D`.
+        dropout (float, optional): dropout on the attention and FFN outputs. (default: ``0.0``)
+        norm (str, optional): ``"batch"``, ``"graph"``, ``"layer"`` or ``"none"``.
+            (default: ``"batch"``)
+
+    Shapes:
+        - **x**: :math:`(n_{in}, D)`; **graph**: what ``attn`` takes (an edge list, or a
+          neighbour table of :math:`n_{out}` rows)
+        - **output**: :math:`(n_{out}, D)`, or ``(x', alpha)`` with the attention weights if
+          ``return_attention``
+    """
+
+    def __init__(self, attn: nn.Module, dim: int, dropout: float = 0.0, norm: str = "batch") -> None:
         super().__init__()
         self.dim = dim
         self.attn = attn
@@ -127,168 +149,64 @@ class _Block(nn.Module):
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def _finish(self, residual: Tensor, attn_out: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *graph: Tensor, return_attention: bool = False,
+                **options) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        out, alpha = self.attn(x, *graph, return_attention=True, **options)  # [n_out, D]
+        x = self.post_attention(x[: out.size(0)], out)  # [n_out, D]
+        return (x, alpha) if return_attention else x
+
+    def post_attention(self, residual: Tensor, attn_out: Tensor) -> Tensor:
+        """Residual + norm, feed-forward, residual + norm. Shapes: [n, D], [n, D] -> [n, D]."""
         h = self.norm1(residual + self.dropout(attn_out))  # [n, D]
         return self.norm2(h + self.dropout(self.ffn(h)))  # [n, D]
 
 
-class ASELayer(_Block):
-    r"""One layer of the Attention Score Estimator (stage 1).
+class ASELayer(TransformerLayer):
+    """A :class:`TransformerLayer` with :class:`~spexphormer.nn.attention.ScoreAttention` (stage 1):
+    ``forward(x, edge_index, edge_type, temperature=1.0, csr=None, return_attention=False)``."""
 
-    :class:`~spexphormer.nn.attention.ScoreAttention` followed by the shared residual / norm /
-    FFN block.
-
-    Args:
-        dim (int): width :math:`D` (4 or 8 in the reference).
-        norm (str, optional): ``"graph"``, ``"batch"``, ``"layer"`` or ``"none"``.
-            (default: ``"graph"``)
-        dropout (float, optional): dropout on the attention and FFN outputs. (default: ``0.0``)
-        heads (int, optional): attention heads. (default: ``1``)
-        num_edge_types (int, optional): number of edge types. (default: ``3``)
-
-    Shapes:
-        - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
-        - **output**: ``(x', alpha)``: :math:`(N, D)` and :math:`(E, H)`
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        norm: str = "graph",
-        dropout: float = 0.0,
-        heads: int = 1,
-        num_edge_types: int = 3,
-    ) -> None:
-        attn = ScoreAttention(dim, heads=heads, num_edge_types=num_edge_types)
-        super().__init__(attn, dim, dropout, norm)
-
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0, csr=None
-    ) -> Tuple[Tensor, Tensor]:
-        out, alpha = self.attn(x, edge_index, edge_type, temperature, csr=csr)  # [N, D], [E, H]
-        return self._finish(x, out), alpha
+    def __init__(self, dim: int, heads: int = 1, dropout: float = 0.0, norm: str = "graph",
+                 num_edge_types: int = NUM_EDGE_TYPES) -> None:
+        super().__init__(ScoreAttention(dim, heads, num_edge_types), dim, dropout, norm)
 
 
-class ExphormerLayer(_Block):
-    r"""Full-batch Exphormer layer on an edge list.
+class ExphormerLayer(TransformerLayer):
+    """A :class:`TransformerLayer` with :class:`~spexphormer.nn.attention.EdgeListAttention` (full
+    batch): ``forward(x, edge_index, edge_type, return_attention=False)``."""
 
-    :class:`~spexphormer.nn.attention.EdgeListAttention` followed by the shared residual / norm /
-    FFN block.
-
-    Args:
-        dim (int): width :math:`D`.
-        heads (int): attention heads :math:`H`.
-        dropout (float, optional): dropout on the attention and FFN outputs. (default: ``0.0``)
-        norm (str, optional): ``"batch"``, ``"graph"``, ``"layer"`` or ``"none"``.
-            (default: ``"batch"``)
-        num_edge_types (int, optional): number of edge types. (default: ``3``)
-        scale_logits (bool, optional): multiply the logits by :math:`1/\sqrt{d_h}`; the method
-            does not. (default: ``False``)
-
-    Shapes:
-        - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
-        - **output**: :math:`(N, D)`, or ``(x', alpha)`` with alpha :math:`(E, H)` if
-          ``return_attention``
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        heads: int,
-        dropout: float = 0.0,
-        norm: str = "batch",
-        num_edge_types: int = 3,
-        scale_logits: bool = False,
-    ) -> None:
-        attn = EdgeListAttention(dim, heads, num_edge_types=num_edge_types, scale_logits=scale_logits)
-        super().__init__(attn, dim, dropout, norm)
-
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_type: Tensor, return_attention: bool = False
-    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        out, alpha = self.attn(x, edge_index, edge_type, return_attention=True)
-        x = self._finish(x, out)  # [N, D]
-        return (x, alpha) if return_attention else x
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, norm: str = "batch",
+                 num_edge_types: int = NUM_EDGE_TYPES, scale_logits: bool = False) -> None:
+        super().__init__(EdgeListAttention(dim, heads, num_edge_types, scale_logits=scale_logits), dim, dropout, norm)
 
 
-class SpexphormerLayer(_Block):
-    r"""Stage-2 layer on a fixed-degree neighbour table.
+class SpexphormerLayer(TransformerLayer):
+    """A :class:`TransformerLayer` with :class:`~spexphormer.nn.attention.NeighbourAttention`
+    (stage 2): ``forward(h, index, edge_type, return_attention=False)`` writes the first
+    ``index.size(0)`` rows."""
 
-    :class:`~spexphormer.nn.attention.NeighbourAttention` followed by the shared residual / norm /
-    FFN block; the residual uses the first :math:`n_{out}` rows of the input (the destination rows
-    are a prefix of the source rows). Same ``state_dict`` keys as :class:`ExphormerLayer`.
-
-    Args:
-        dim (int): width :math:`D`.
-        heads (int): attention heads :math:`H`.
-        dropout (float, optional): dropout on the attention and FFN outputs. (default: ``0.0``)
-        norm (str, optional): ``"batch"``, ``"graph"``, ``"layer"`` or ``"none"``.
-            (default: ``"batch"``)
-        num_edge_types (int, optional): number of edge types. (default: ``3``)
-        scale_logits (bool, optional): multiply the logits by :math:`1/\sqrt{d_h}`; the method
-            does not. (default: ``False``)
-
-    Shapes:
-        - **h**: :math:`(n_{in}, D)`; **index**, **edge_type**: :math:`(n_{out}, k)`
-        - **output**: :math:`(n_{out}, D)`, or ``(h', alpha)`` with alpha
-          :math:`(n_{out}, k, H)` if ``return_attention``
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        heads: int,
-        dropout: float = 0.0,
-        norm: str = "batch",
-        num_edge_types: int = 3,
-        scale_logits: bool = False,
-    ) -> None:
-        attn = NeighbourAttention(dim, heads, num_edge_types=num_edge_types, scale_logits=scale_logits)
-        super().__init__(attn, dim, dropout, norm)
-
-    def forward(
-        self, h: Tensor, index: Tensor, edge_type: Tensor, return_attention: bool = False
-    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        n_out = index.size(0)
-        out, alpha = self.attn(h, index, edge_type, return_attention=True)  # [n_out, D]
-        h = self._finish(h[:n_out], out)  # [n_out, D]
-        return (h, alpha) if return_attention else h
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, norm: str = "batch",
+                 num_edge_types: int = NUM_EDGE_TYPES, scale_logits: bool = False) -> None:
+        super().__init__(NeighbourAttention(dim, heads, num_edge_types, scale_logits=scale_logits), dim, dropout, norm)
 
 
 class TransformerBackbone(nn.Module):
-    r"""Encoder, :math:`L` layers of class ``layer_class`` and a linear head.
+    r"""Encoder, :math:`L` layers and a linear head: the body of the three models.
 
-    The shared body of the three models: :class:`~spexphormer.nn.AttentionScoreEstimator`
-    (:class:`ASELayer`), :class:`~spexphormer.nn.Exphormer` (edge-list layers) and
-    :class:`~spexphormer.nn.Spexphormer` (fixed-degree layers). The last two have the same
-    ``state_dict`` keys, so weights transfer between the full-batch and the sampled form.
-    Subclasses set ``layer_class`` and write ``forward``; ``layer_options`` (e.g.
-    ``scale_logits`` for the wide layers) are passed on to every layer.
+    Args:
+        in_dim (int): input feature width :math:`F`.
+        out_dim (int): output width (1 for binary, :math:`C` for multi-class / multi-label).
+        hidden (int): width :math:`D`.
+        num_layers (int): number of layers :math:`L`.
+        make_layer (callable): ``make_layer() -> TransformerLayer``, called :math:`L` times.
+        pre_layers (int, optional): pre-layers of the :class:`InputEncoder`. (default: ``1``)
     """
 
-    layer_class: type
-
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        hidden: int,
-        heads: int,
-        num_layers: int,
-        dropout: float = 0.0,
-        norm: str = "batch",
-        num_edge_types: int = 3,
-        pre_layers: int = 1,
-        **layer_options,
-    ) -> None:
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, num_layers: int,
+                 make_layer: Callable[[], TransformerLayer], pre_layers: int = 1) -> None:
         super().__init__()
         self.num_layers = num_layers
         self.encoder = InputEncoder(in_dim, hidden, pre_layers)
-        self.layers = nn.ModuleList(
-            self.layer_class(hidden, heads=heads, dropout=dropout, norm=norm, num_edge_types=num_edge_types,
-                             **layer_options)
-            for _ in range(num_layers)
-        )
+        self.layers = nn.ModuleList(make_layer() for _ in range(num_layers))
         self.head = nn.Linear(hidden, out_dim)
 
     def reset_parameters(self) -> None:
@@ -297,3 +215,18 @@ class TransformerBackbone(nn.Module):
             layer.reset_parameters()
         self.head.reset_parameters()
 
+    def run_layers(self, h: Tensor, *graph: Tensor, return_scores: bool = False, **options):
+        """All layers on one graph (an edge list), with each layer's scores if asked.
+
+        Returns ``(h, scores)``; scores :math:`(L, E)` float32, detached, heads averaged (written
+        layer by layer into one buffer: no list of :math:`L` rows plus a stacked copy), or None.
+        """
+        scores = None
+        for i, layer in enumerate(self.layers):
+            h, alpha = layer(h, *graph, return_attention=True, **options)  # [N, D], [E, H]
+            if return_scores:
+                if scores is None:
+                    scores = h.new_empty(self.num_layers, alpha.size(0), dtype=torch.float32)
+                scores[i] = alpha.detach().mean(dim=-1)  # [E]
+            del alpha
+        return h, scores

@@ -22,21 +22,13 @@ and :math:`b` the per-slot bias :math:`E2_t`.
 
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+from typing import Tuple
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-#: Upper bound on the floats of one transient ``(rows, k, H, d_h)`` gather (4 MiB in float32).
-CHUNK_FLOATS = 1 << 20
-
-
-def _row_chunks(n: int, row_floats: int) -> Iterator[Tuple[int, int]]:
-    step = max(1, CHUNK_FLOATS // max(1, row_floats))
-    for start in range(0, n, step):
-        yield start, min(start + step, n)
-
+from spexphormer.nn.chunks import neighbour_chunks
 
 def _logits(qe: Tensor, keys: Tensor, index: Tensor, pick: Tensor) -> Tensor:
     """``<qe[i, type], keys[index[i, s]]>`` per head. Shapes: -> [n, H, k]."""
@@ -55,7 +47,7 @@ class _NeighbourAttention(torch.autograd.Function):
         alpha = qe.new_empty(n, H, k)
         out = qe.new_empty(n, H, d)
         inside = torch.empty(n, H, k, dtype=torch.bool, device=qe.device)
-        for s, t in _row_chunks(n, k * H * d):
+        for s, t in neighbour_chunks(n, k * H * d):
             pick = edge_type[s:t].view(t - s, 1, 1, k).expand(t - s, H, 1, k)
             z = _logits(qe[s:t], keys, index[s:t], pick) + bias[s:t]  # [c, H, k]
             inside[s:t] = z.abs() <= clamp  # clamp passes the gradient only within [-c, c]
@@ -77,7 +69,7 @@ class _NeighbourAttention(torch.autograd.Function):
         grad_keys = torch.zeros_like(keys)
         grad_vals = torch.zeros_like(vals)
         grad_bias = torch.empty_like(alpha)
-        for s, t in _row_chunks(n, k * H * d):
+        for s, t in neighbour_chunks(n, k * H * d):
             c, flat, g = t - s, index[s:t].reshape(-1), grad_out[s:t]  # g: [c, H, d]
             a = alpha[s:t]  # [c, H, k]
             vv = vals.index_select(0, flat).view(c, k, H, d)

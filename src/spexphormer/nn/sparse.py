@@ -11,7 +11,7 @@ Written naively with autograd, each gather of node rows to edges is an :math:`(E
 autograd keeps for the backward pass (five of them per Exphormer layer). Here each operation is a
 :class:`torch.autograd.Function` that saves only node tensors, indices and :math:`(E, H)` tensors,
 recomputes the gathers in the backward pass, and processes the edges in chunks, so the transient
-:math:`(E, D)` memory is bounded by a chunk (``CHUNK_FLOATS`` floats). Memory per layer is then
+:math:`(E, D)` memory is bounded by a chunk (:data:`~spexphormer.nn.chunks.EDGE_CHUNK_FLOATS` floats). Memory per layer is then
 :math:`O(E \cdot H + N \cdot D)` plus one chunk. Sums over edges are
 ``index_put_(accumulate=True)`` on CPU (serial, deterministic) and ``index_add_`` on CUDA (atomic,
 so not bit-reproducible). The functions are differentiable once (no double backward).
@@ -19,22 +19,13 @@ so not bit-reproducible). The functions are differentiable once (no double backw
 
 from __future__ import annotations
 
-from typing import Iterator, Tuple
-
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["edge_softmax", "gather_dot", "gather_scatter", "CHUNK_FLOATS", "CUDA_CHUNK_FLOATS"]
+from spexphormer.nn.chunks import edge_chunks
 
-#: Floats of one transient ``(chunk, H, d_h)`` tensor on CPU (16 MiB in float32). Smaller chunks
-#: stay in cache (1 thread, 1.4M edges, d = 32, forward+backward: 2^20 -> 0.73 s, 2^22 -> 0.9-1.05
-#: s, plain autograd gathers -> 2.0 s), but every chunk costs a few OpenMP parallel regions,
-#: which are slow on an oversubscribed machine; 2^22 keeps ~10 chunks per 1M edges at d = 32.
-CHUNK_FLOATS = 1 << 22
-#: The same on GPUs: large, to keep the kernel count low (64 MiB in float32).
-CUDA_CHUNK_FLOATS = 1 << 24
-
+__all__ = ["edge_softmax", "gather_dot", "gather_scatter"]
 
 def _add_rows(out: Tensor, index: Tensor, src: Tensor) -> Tensor:
     """``out[index[e]] += src[e]`` in place. On CPU ``index_put_(accumulate=True)`` runs
@@ -46,19 +37,12 @@ def _add_rows(out: Tensor, index: Tensor, src: Tensor) -> Tensor:
     return out.index_add_(0, index, src)
 
 
-def _chunks(num_edges: int, row_floats: int, device: torch.device) -> Iterator[Tuple[int, int]]:
-    budget = CHUNK_FLOATS if device.type == "cpu" else CUDA_CHUNK_FLOATS
-    step = max(1, budget // max(1, row_floats))
-    for start in range(0, num_edges, step):
-        yield start, min(start + step, num_edges)
-
-
 class _GatherDot(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, ia: Tensor, ib: Tensor) -> Tensor:
         E, (H, d) = ia.numel(), a.shape[1:]
         out = a.new_empty(E, H)
-        for s, t in _chunks(E, H * d, ia.device):
+        for s, t in edge_chunks(E, H * d, ia.device):
             out[s:t] = (a.index_select(0, ia[s:t]) * b.index_select(0, ib[s:t])).sum(-1)
         ctx.save_for_backward(a, b, ia, ib)
         return out
@@ -70,7 +54,7 @@ class _GatherDot(torch.autograd.Function):
         E, (H, d) = ia.numel(), a.shape[1:]
         grad_a = torch.zeros_like(a) if ctx.needs_input_grad[0] else None
         grad_b = torch.zeros_like(b) if ctx.needs_input_grad[1] else None
-        for s, t in _chunks(E, H * d, ia.device):
+        for s, t in edge_chunks(E, H * d, ia.device):
             g = grad[s:t].unsqueeze(-1)  # [c, H, 1]
             if grad_a is not None:
                 _add_rows(grad_a, ia[s:t], g * b.index_select(0, ib[s:t]))
@@ -103,7 +87,7 @@ class _GatherScatter(torch.autograd.Function):
     def forward(ctx, alpha: Tensor, b: Tensor, src: Tensor, dst: Tensor, num_nodes: int) -> Tensor:
         E, (H, d) = src.numel(), b.shape[1:]
         out = b.new_zeros(num_nodes, H, d)
-        for s, t in _chunks(E, H * d, src.device):
+        for s, t in edge_chunks(E, H * d, src.device):
             _add_rows(out, dst[s:t], alpha[s:t].unsqueeze(-1) * b.index_select(0, src[s:t]))
         ctx.save_for_backward(alpha, b, src, dst)
         return out
@@ -115,7 +99,7 @@ class _GatherScatter(torch.autograd.Function):
         E, (H, d) = src.numel(), b.shape[1:]
         grad_alpha = alpha.new_empty(E, H) if ctx.needs_input_grad[0] else None
         grad_b = torch.zeros_like(b) if ctx.needs_input_grad[1] else None
-        for s, t in _chunks(E, H * d, src.device):
+        for s, t in edge_chunks(E, H * d, src.device):
             g = grad.index_select(0, dst[s:t])  # [c, H, d]
             if grad_alpha is not None:
                 grad_alpha[s:t] = (g * b.index_select(0, src[s:t])).sum(-1)

@@ -106,7 +106,7 @@ class ShardedEstimator(nn.Module):
         for layer in m.layers:
             h_all = gather_rows(h)  # [N, d_s]
             out, alpha = layer.attn(h_all, s.edge_index, s.edge_type, temperature, csr=self.csr)  # [N, d_s], [E_r, H]
-            h = layer._finish(h, out[s.lo:s.hi])  # residual, norms, feed-forward on the shard's rows
+            h = layer.post_attention(h, out[s.lo:s.hi])  # residual, norms, feed-forward on the shard's rows
             if return_scores:
                 scores.append(alpha.detach().mean(dim=-1).float())  # [E_r]
         logits = m.head(h)
