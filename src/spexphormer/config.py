@@ -23,9 +23,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_type_hints
 
 from spexphormer.errors import ConfigError
-
-NORMS = ("batch", "graph", "layer", "none")
-SAMPLERS = ("reservoir", "uniform", "topk")
+from spexphormer.nn.norms import NORM_KINDS as NORMS
+from spexphormer.sampling.samplers import METHODS as SAMPLERS
 EXPORT_TEMPERATURES = ("best", "reference")
 
 

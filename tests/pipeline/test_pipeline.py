@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spexphormer.config import preset
-from spexphormer.errors import ScoresMismatch
+from spexphormer.errors import ConfigError, ScoresMismatch
 from spexphormer.pipeline import estimate, run, train_exphormer
 from spexphormer.pipeline.predict import predict, write_predictions
 from spexphormer.scores import Scores
@@ -100,7 +100,7 @@ def test_keep_graph_edges_puts_every_graph_edge_in_the_sample(toy_graph):
         for v in torch.nonzero(graph_in <= 3).view(-1)[:20].tolist():
             sources = set(g.src[g.ptr[v]:g.ptr[v + 1]][g.edge_type[g.ptr[v]:g.ptr[v + 1]] == GRAPH_EDGE].tolist())
             assert sources == set(neighbours[v][types[v] == GRAPH_EDGE].tolist())
-    with pytest.raises(Exception, match="keep_graph_edges"):
+    with pytest.raises(ConfigError, match="keep_graph_edges"):
         cfg.override(["stage2.sampler=uniform"])
 
 

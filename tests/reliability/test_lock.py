@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from spexphormer.cli import main
+from spexphormer.errors import RunFolderBusy
 from spexphormer.utils.lock import LOCK_NAME, run_folder_lock
 from tests.helpers import FAST
 
@@ -56,7 +57,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "held"
-        with pytest.raises(Exception, match=f"in use by another spexphormer run \\(pid {proc.pid}\\)"):
+        with pytest.raises(RunFolderBusy, match=f"in use by another spexphormer run \\(pid {proc.pid}\\)"):
             with run_folder_lock(folder):
                 pass
     finally:

@@ -81,7 +81,7 @@ def _labels(y: Any, path: Path) -> torch.Tensor:
     return t.to(torch.int64)
 
 
-def _finish(path: Path, x, y, edge_index, masks, split_index, seed, symmetrize, edge_attr=None,
+def finish_graph(path: Path, x, y, edge_index, masks, split_index, seed, symmetrize, edge_attr=None,
             num_classes=None) -> Data:
     x = torch.as_tensor(_numeric(x, path, "node features"))
     if x.dim() != 2:
@@ -132,7 +132,7 @@ def _platonov(f, path: Path, split_index: int, seed: int, symmetrize: bool) -> D
         raise DataError(f"{path}: 'edges' must have shape [E, 2], got {list(edges.shape)}")
     ei = edges.T if edges.shape[1] == 2 else edges
     masks = {k: (_get(f, k, path, "Platonov") if k in f else None) for k in MASK_KEYS["platonov"]}
-    return _finish(path, x, y, ei, masks, split_index, seed, symmetrize)
+    return finish_graph(path, x, y, ei, masks, split_index, seed, symmetrize)
 
 
 def _csr(f, prefix: str, path: Path) -> sp.csr_matrix:
@@ -159,7 +159,7 @@ def _gnn_benchmark(f, path: Path, split_index: int, seed: int, symmetrize: bool)
     coo = adj.tocoo()
     ei = np.stack([coo.row.astype(np.int64), coo.col.astype(np.int64)])
     masks = {k: None for k in MASK_KEYS["pyg"]}
-    return _finish(path, x, y, ei, masks, split_index, seed, symmetrize)
+    return finish_graph(path, x, y, ei, masks, split_index, seed, symmetrize)
 
 
 def pyg_safe_globals() -> list:
@@ -215,7 +215,7 @@ def _torch(path: Path, split_index: int, seed: int, symmetrize: bool, trust_pick
     if not isinstance(ei, (torch.Tensor, np.ndarray)):
         raise DataError(f"{path}: 'edge_index' must be a tensor, got {type(ei).__name__}")
     masks = {k: store.get(k) for k in MASK_KEYS["pyg"]}
-    return _finish(path, x, y, ei, masks, split_index, seed, symmetrize,
+    return finish_graph(path, x, y, ei, masks, split_index, seed, symmetrize,
                    edge_attr=store.get("edge_attr"), num_classes=store.get("num_classes"))
 
 
@@ -242,7 +242,7 @@ def _npy_dir(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
     masks = {k: (None if m is None else np.asarray(m)) for k, m in masks.items()}
     with warnings.catch_warnings():  # a read-only map: torch may only read it, which is all we do
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return _finish(path, x, np.asarray(y), ei, masks, split_index, seed, symmetrize)
+        return finish_graph(path, x, np.asarray(y), ei, masks, split_index, seed, symmetrize)
 
 
 def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True,

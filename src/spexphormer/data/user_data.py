@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch_geometric.data import Data
 
-from spexphormer.data.files import MASK_KEYS, _finish
+from spexphormer.data.files import MASK_KEYS, finish_graph
 from spexphormer.data.validate import validate_graph
 from spexphormer.errors import DataError
 
@@ -38,6 +38,6 @@ def from_pyg(data: Data, name: str = "graph", split_index: int = 0, seed: int = 
     if missing:
         raise DataError(f"{name}: the Data has no {missing[0]}")
     masks = {key: getattr(data, key, None) for key in MASK_KEYS["pyg"]}
-    graph = _finish(Path(name), data.x, data.y, data.edge_index, masks, split_index, seed, symmetrize,
+    graph = finish_graph(Path(name), data.x, data.y, data.edge_index, masks, split_index, seed, symmetrize,
                     edge_attr=getattr(data, "edge_attr", None), num_classes=getattr(data, "num_classes", None))
     return validate_graph(graph)
