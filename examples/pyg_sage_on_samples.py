@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     info = graph_info(data)
     cfg = preset(args.dataset).override([f"stage1.epochs={args.stage1_epochs}", *args.overrides])
     scores = estimate(data, cfg, progress=False).scores          # stage 1: attention scores
-    sampler = LayerSampler(scores, cfg.stage2.ks, seed=0)        # draws ks[l] edges per node
+    s2 = cfg.stage2                                              # draws ks[l] edges per node:
+    sampler = LayerSampler(scores, s2.ks, s2.sampler, s2.keep_graph_edges, seed=0)
     model = SAGE(data.num_features, 64, output_dim(info.task, info.num_classes), cfg.stage2.num_layers)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     train, test = data.train_mask.nonzero().view(-1), data.test_mask.nonzero().view(-1)
