@@ -90,6 +90,7 @@ def two_split_file(tmp_path):
     return path
 
 
+@pytest.mark.slow  # end to end: several stages and runs
 def test_scores_are_never_reused_across_splits(two_split_file, tmp_path, capsys):
     out = tmp_path / "out"
     for split in ("0", "1"):
@@ -103,6 +104,7 @@ def test_scores_are_never_reused_across_splits(two_split_file, tmp_path, capsys)
     assert json.loads((out / "results.json").read_text())["stages"]["stage1"]["reused"]  # same split: reused
 
 
+@pytest.mark.slow  # end to end: several stages and runs
 def test_train_and_predict_refuse_another_split(two_split_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", "--data", str(two_split_file), "--split-index", "0", "--seeds", "1",

@@ -12,6 +12,7 @@ from tests.helpers import make_toy_graph
 SMALL = ["graph.exp_deg=2", "stage1.num_layers=2", "stage2.ks=3,3,3,3", "run.device=cpu"]
 
 
+@pytest.mark.slow  # end to end: several stages and runs
 def test_run_consistency_smoke(tmp_path):
     data = make_toy_graph(num_nodes=200, num_edges=1200)
     cfg = preset("minesweeper").override(SMALL)

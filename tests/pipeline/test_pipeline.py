@@ -33,6 +33,7 @@ def test_scores_sum_to_one_per_node_in_every_layer(toy_graph):
     assert 0.0 <= res.scores.metrics["test"] <= 1.0
 
 
+@pytest.mark.slow  # end to end: several stages and runs
 def test_same_seed_same_scores_and_results(toy_graph, tmp_path):
     cfg = preset("minesweeper").override(FAST + ["stage1.temp_wait=2", "stage1.temp_ratio=0.5"])
     a = estimate(toy_graph, cfg, progress=False).scores
@@ -45,6 +46,7 @@ def test_same_seed_same_scores_and_results(toy_graph, tmp_path):
     assert r1["test"]["per_seed"] == r2["test"]["per_seed"]
 
 
+@pytest.mark.slow  # end to end: several stages and runs
 def test_run_writes_results_reuses_scores_and_predicts(tmp_path):
     data = make_toy_graph(task="multiclass")
     cfg = preset("minesweeper").override(FAST)
@@ -78,6 +80,7 @@ def test_scores_of_another_graph_are_refused(tmp_path):
     assert Scores.load(tmp_path / "s.pt").num_layers == 4
 
 
+@pytest.mark.slow  # end to end: several stages and runs
 def test_exphormer_trains_full_batch(toy_graph):
     cfg = preset("minesweeper").override(FAST)
     res = train_exphormer(toy_graph, cfg, progress=False)
