@@ -44,7 +44,7 @@ def check_scores(payload: dict, path) -> None:
         raise ScoresMismatch(f"scores file {path}: the node offsets (ptr) decrease")
     if e and (int(edges.min()) < 0 or int(edges.max()) >= n):
         raise ScoresMismatch(f"scores file {path}: edge indices outside 0..{n - 1}")
-    if not torch.equal(edges[1], torch.repeat_interleave(torch.arange(n), degree)):
+    if not torch.equal(edges[1], torch.repeat_interleave(torch.arange(n, dtype=edges.dtype), degree)):
         raise ScoresMismatch(f"scores file {path}: edges are not grouped by destination as the offsets say")
     if e and (int(types.min()) < 0 or int(types.max()) >= NUM_EDGE_TYPES):
         raise ScoresMismatch(f"scores file {path}: edge types outside 0..{NUM_EDGE_TYPES - 1}")

@@ -86,6 +86,6 @@ class Scores:
             raise ScoresMismatch(f"scores file {path} was made on another split: its estimator trained on "
                                  f"{describe_split(recorded)}, this run uses {describe_split(split)}")
         n, edges, scores, ptr = payload["num_nodes"], payload["edge_index"], payload["scores"], payload["ptr"]
-        graph = AugmentedGraph(edges, payload["edge_type"].long(), ptr, n)
+        graph = AugmentedGraph.compact(edges, payload["edge_type"], ptr, n)  # older files: int64 ids
         return cls(scores, graph, payload["fingerprint"], payload.get("config", {}), payload.get("config_key", ""),
                    payload.get("temperature", 1.0), payload.get("metrics", {}), recorded)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spexphormer.graph.csr import group_by_destination
+from spexphormer.graph.compact import destinations, group_edges, index_dtype, narrow_indices, narrow_types
 
 GRAPH_EDGE, EXPANDER_EDGE, SELF_LOOP = 0, 1, 2
 NUM_EDGE_TYPES = 3
@@ -32,9 +32,10 @@ class AugmentedGraph:
     """Graph + expander + self-loop edges, grouped by destination (stable: input order kept).
 
     Shapes:
-        edge_index: [2, E] (row 0 source u, row 1 destination v; v attends to u)
-        edge_type: [E] in {0, 1, 2}
-            ptr: [N + 1] CSR offsets over destinations
+        edge_index: [2, E] (row 0 source u, row 1 destination v; v attends to u), int32 when
+            N < 2^31 (:mod:`spexphormer.graph.compact`)
+        edge_type: [E] in {0, 1, 2}, int8
+            ptr: [N + 1] CSR offsets over destinations, int64
 
     A dataset's own edge features are not carried: no model reads them, and padding them onto
     every expander edge and self-loop costs E x D floats for nothing.
@@ -60,22 +61,31 @@ class AugmentedGraph:
     def in_degree(self) -> Tensor:
         return self.ptr[1:] - self.ptr[:-1]
 
+    @classmethod
+    def compact(cls, edge_index: Tensor, edge_type: Tensor, ptr: Tensor, num_nodes: int) -> "AugmentedGraph":
+        """The graph with int32 node ids and int8 types where they fit (e.g. from an older,
+        int64 scores file); arrays already of those types are not copied."""
+        return cls(narrow_indices(edge_index, num_nodes), narrow_types(edge_type, NUM_EDGE_TYPES),
+                   ptr.to(torch.int64), int(num_nodes))
+
     def to(self, device) -> "AugmentedGraph":
         return AugmentedGraph(self.edge_index.to(device), self.edge_type.to(device), self.ptr.to(device),
                               self.num_nodes)
 
 
-def expander_edges(num_nodes: int, exp_deg: int, generator: torch.Generator) -> Tensor:
+def expander_edges(num_nodes: int, exp_deg: int, generator: torch.Generator,
+                   dtype: torch.dtype = torch.long) -> Tensor:
     """Edges of ``exp_deg`` random Hamiltonian cycles, each in both directions.
 
-    Every node gets in-degree (and out-degree) exactly ``2 * exp_deg``.
+    Every node gets in-degree (and out-degree) exactly ``2 * exp_deg``. ``dtype`` only changes
+    the storage, never the edges.
 
     Returns:
         edge_index [2, 2 * exp_deg * num_nodes]
     """
     if exp_deg == 0 or num_nodes < 2:
-        return torch.empty(2, 0, dtype=torch.long)
-    cycles = torch.stack([torch.randperm(num_nodes, generator=generator) for _ in range(exp_deg)])
+        return torch.empty(2, 0, dtype=dtype)
+    cycles = torch.stack([torch.randperm(num_nodes, generator=generator).to(dtype) for _ in range(exp_deg)])
     nxt = cycles.roll(-1, dims=1)  # successor on each cycle, last -> first
     src = torch.cat([cycles.reshape(-1), nxt.reshape(-1)])
     dst = torch.cat([nxt.reshape(-1), cycles.reshape(-1)])
@@ -126,23 +136,27 @@ def augment(
         :class:`AugmentedGraph` with ``E + 2 * exp_deg * N + N`` edges.
     """
     generator = torch.Generator().manual_seed(seed)
-    expander = expander_edges(num_nodes, exp_deg, generator)
+    idx = index_dtype(num_nodes)
+    expander = expander_edges(num_nodes, exp_deg, generator, idx)
     if candidates > 1 and exp_deg > 0 and 2 * exp_deg < num_nodes <= SPECTRAL_CHECK_MAX_NODES:
         target, best = ramanujan_gap(2 * exp_deg), spectral_gap(expander, num_nodes)
         for _ in range(candidates - 1):
             if best >= target:
                 break
-            other = expander_edges(num_nodes, exp_deg, generator)
+            other = expander_edges(num_nodes, exp_deg, generator, idx)
             if (gap := spectral_gap(other, num_nodes)) > best:
                 expander, best = other, gap
-    loops = torch.arange(num_nodes).repeat(2, 1)
-    edges = torch.cat([edge_index.long(), expander, loops], dim=1)
-    types = torch.cat([
-        torch.full((edge_index.size(1),), GRAPH_EDGE, dtype=torch.long),
-        torch.full((expander.size(1),), EXPANDER_EDGE, dtype=torch.long),
-        torch.full((num_nodes,), SELF_LOOP, dtype=torch.long),
-    ])
+    loops = torch.arange(num_nodes, dtype=idx)
+    src = torch.cat([edge_index[0].to(idx), expander[0], loops])
+    dst = torch.cat([edge_index[1].to(idx), expander[1], loops])
+    sizes = (edge_index.size(1), expander.size(1), num_nodes)
+    del expander
+    types = torch.cat([torch.full((size,), kind, dtype=torch.int8)
+                       for size, kind in zip(sizes, (GRAPH_EDGE, EXPANDER_EDGE, SELF_LOOP))])
     # A stable counting sort by destination: each node's in-edges are its graph edges, then its
-    # expander edges, then its self-loop.
-    order, ptr = group_by_destination(edges, num_nodes)
-    return AugmentedGraph(edges[:, order], types[order], ptr, num_nodes)
+    # expander edges, then its self-loop. Written straight into the compact edge_index.
+    grouped = torch.empty(2, src.numel(), dtype=idx)
+    _, types, ptr = group_edges(src, dst, types, num_nodes, out_src=grouped[0])
+    del src, dst
+    destinations(ptr, grouped[1])
+    return AugmentedGraph(grouped, types, ptr, num_nodes)

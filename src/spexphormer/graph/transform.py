@@ -67,15 +67,16 @@ class ExpanderAugment(BaseTransform):
         return cls(graph_config.exp_deg, graph_config.seed, graph_config.expander_candidates)
 
     def augmented_graph(self, data: Data) -> AugmentedGraph:
-        """The augmented graph with its CSR offsets (what both stages read)."""
-        return augmented_graph_of(self(data))
+        """The augmented graph with its CSR offsets (what both stages read), in the compact
+        dtypes of :mod:`~spexphormer.graph.compact`."""
+        keep = data.edge_index[0] != data.edge_index[1]
+        return augment(data.edge_index[:, keep], data.num_nodes, self.exp_deg, self.seed, self.candidates)
 
     def forward(self, data: Data) -> Data:
         keep = data.edge_index[0] != data.edge_index[1]
-        graph = augment(data.edge_index[:, keep], data.num_nodes, self.exp_deg, self.seed,
-                        self.candidates)
+        graph = self.augmented_graph(data)
         out = copy.copy(data)
-        out.edge_index, out.edge_type = graph.edge_index, graph.edge_type
+        out.edge_index, out.edge_type = graph.edge_index.long(), graph.edge_type.long()  # PyG's dtypes
         edge_attr = getattr(data, "edge_attr", None)
         if edge_attr is not None:
             # The sort is stable, so the graph edges keep their relative order within each
@@ -104,4 +105,4 @@ def augmented_graph_of(data: Data) -> AugmentedGraph:
         raise ValueError("data.edge_index is not grouped by destination")
     counts = torch.bincount(dst, minlength=data.num_nodes)
     ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    return AugmentedGraph(data.edge_index, data.edge_type, ptr, data.num_nodes)
+    return AugmentedGraph.compact(data.edge_index, data.edge_type, ptr, data.num_nodes)

@@ -135,6 +135,7 @@ class ScoreAttention(nn.Module):
                                              temperature, self.clamp)
             out = self.value_scale * out.reshape(n, self.dim)
             return (out, alpha) if return_attention else out
+        src, dst, edge_type = src.long(), dst.long(), edge_type.long()  # a compact graph: int32, int8
         score = gather_dot(q, k, dst, src)  # [E, H]
         logits = score * self.type_scale[edge_type] + self.type_bias[edge_type]  # [E, H]
         logits = (logits / temperature).clamp(-self.clamp, self.clamp)
@@ -235,7 +236,7 @@ class EdgeListAttention(_ExphormerAttentionBase):
         return_attention: bool = False,
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         n, H, dh = x.size(0), self.heads, self.head_dim
-        src, dst = edge_index[0], edge_index[1]
+        src, dst, edge_type = edge_index[0].long(), edge_index[1].long(), edge_type.long()  # int64 for the scatters
         q = self.Q(x).view(n, H, dh) * self.logit_scale
         k = self.K(x).view(n, H, dh)
         v = self.V(x).view(n, H, dh)

@@ -38,13 +38,13 @@ from torch.autograd.function import once_differentiable
 
 import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
 from spexphormer.nn import csr_kernels as K
-from spexphormer.graph.csr import _counting_sort  # the stable sort of group_by_destination
 
 __all__ = ["CSRGraph", "csr_score_attention", "supports"]
 
 
 def _index_dtype(n: int):
-    return np.int32 if n < 2**31 - 1 else np.int64
+    """Node ids below ``n``: int32 when they fit."""
+    return np.int32 if n <= 2**31 - 1 else np.int64
 
 
 @dataclass
@@ -94,11 +94,11 @@ class CSRGraph:
         ptr_np = np.ascontiguousarray(ptr.detach().cpu().numpy(), dtype=np.int64)
         if ptr_np[0] != 0 or ptr_np[-1] != E or (np.diff(ptr_np) < 0).any():
             raise ValueError(f"ptr is not a CSR offset array over {E} edges")
-        dst = edge_index[1].detach().cpu()
-        if E and not K.grouped_as(ptr_np, dst.numpy()):
+        if E and not K.grouped_as(ptr_np, edge_index[1].detach().cpu().numpy()):
             raise ValueError("edge_index is not grouped by destination as ptr says")
-        idx = _index_dtype(max(n, E))
-        src = edge_index[0].detach().cpu().numpy().astype(idx)
+        idx = _index_dtype(n)
+        # int32 sources and int8 types of a compact AugmentedGraph are used in place, not copied
+        src = np.ascontiguousarray(edge_index[0].detach().cpu().numpy(), dtype=idx)
         types = edge_type.detach().cpu().numpy()
         top = int(types.max()) + 1 if E else 1
         num_types = int(num_types if num_types is not None else top)
@@ -106,11 +106,11 @@ class CSRGraph:
             raise ValueError(f"edge types must lie in [0, {num_types})")
         if E and (src.min() < 0 or src.max() >= n):
             raise ValueError(f"edge sources must lie in [0, {n})")
-        types = types.astype(np.int8 if num_types <= 127 else np.int32)
-        # The same edges grouped by source (a stable counting sort of the reversed edges).
-        order, src_ptr = _counting_sort(src, n, max(1, min(numba.get_num_threads(), max(n, 1))))
-        src_dst, src_type = dst.numpy()[order].astype(idx), types[order]
-        del order
+        types = np.ascontiguousarray(types, dtype=np.int8 if num_types <= 127 else np.int32)
+        # The same edges grouped by source (stable), written straight into compact arrays.
+        src_ptr, src_dst, src_type = np.zeros(n + 1, np.int64), np.empty(E, idx), np.empty(E, types.dtype)
+        K.group_by_source(ptr_np, src, types, max(1, min(numba.get_num_threads(), max(n, 1))),
+                          src_ptr, src_dst, src_type)
         return cls(ptr_np, src, types, src_ptr, src_dst, src_type, num_types)
 
     @classmethod

@@ -183,6 +183,36 @@ def _backward_src_node(j, lo, hi, base, rec, src_type, kv, scale, bias, inv_temp
 
 
 @njit(parallel=True, cache=True)
+def group_by_source(ptr, src, etype, parts, src_ptr, src_dst, src_type):
+    """The destination-grouped edges regrouped by source, stably: fills ``src_ptr`` (N + 1, zeros
+    on entry), ``src_dst`` and ``src_type`` (E). Part ``p`` owns the sources of one node range;
+    no int64 permutation of the edges is made."""
+    n, num_edges = ptr.shape[0] - 1, src.shape[0]
+    bounds = np.empty(parts + 1, np.int64)
+    for p in range(parts + 1):
+        bounds[p] = (n * p) // parts
+    for p in prange(parts):
+        lo, hi = bounds[p], bounds[p + 1]
+        for e in range(num_edges):
+            j = src[e]
+            if lo <= j < hi:
+                src_ptr[j + 1] += 1
+    for j in range(n):
+        src_ptr[j + 1] += src_ptr[j]
+    fill = src_ptr[:-1].copy()
+    for p in prange(parts):
+        lo, hi = bounds[p], bounds[p + 1]
+        for i in range(n):
+            for e in range(ptr[i], ptr[i + 1]):
+                j = src[e]
+                if lo <= j < hi:
+                    pos = fill[j]
+                    src_dst[pos] = i
+                    src_type[pos] = etype[e]
+                    fill[j] = pos + 1
+
+
+@njit(parallel=True, cache=True)
 def grouped_as(ptr, dst):
     """Whether ``dst[ptr[i]:ptr[i+1]] == i`` for every node ``i``."""
     n = ptr.shape[0] - 1

@@ -44,7 +44,8 @@ def train_exphormer(
     s2, device, info = cfg.stage2, torch.device(device), graph_info(data)
     graph = graph if graph is not None else augment_graph(data, cfg)
     x, y = data.x.to(device), data.y.to(device)
-    edge_index, edge_type = graph.edge_index.to(device), graph.edge_type.to(device)
+    # widened once (the edge-list layers' scatters need int64), not in every layer call
+    edge_index, edge_type = graph.edge_index.to(device).long(), graph.edge_type.to(device).long()
     masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}
 
     with seeded(seed):

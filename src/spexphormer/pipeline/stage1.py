@@ -88,9 +88,11 @@ def estimate(
     s1, device, info = cfg.stage1, torch.device(device), graph_info(data)
     graph = graph if graph is not None else augment_graph(data, cfg)
     x, y = data.x.to(device), data.y.to(device)
-    edge_index, edge_type = graph.edge_index.to(device), graph.edge_type.to(device)
     masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}
     csr = CSRGraph.from_graph(graph) if fused and device.type == "cpu" else None  # once per graph
+    edge_index, edge_type = graph.edge_index.to(device), graph.edge_type.to(device)
+    if csr is None:  # the edge-list kernels' scatters need int64: widened once, not in every layer
+        edge_index, edge_type = edge_index.long(), edge_type.long()
     temp = lambda epoch: temperature(epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
 
     with seeded(s1.seed):

@@ -95,6 +95,12 @@ def _extend(flat, g2l, nodes, size, local):
     return size
 
 
+def _ids(table: np.ndarray) -> np.ndarray:
+    """A neighbour table as the compiled loops read it: int32 or int64, C-contiguous."""
+    dtype = table.dtype if table.dtype in (np.int32, np.int64) else np.int64
+    return np.ascontiguousarray(table, dtype=dtype)
+
+
 class BatchBuilder:
     r"""Builds :class:`Batch` objects with a reusable global→local map.
 
@@ -111,8 +117,7 @@ class BatchBuilder:
             raise ValueError("layers must contain at least one layer")
         n = layers.num_nodes
         self.layers = layers
-        self._nb = [np.ascontiguousarray(nb.detach().cpu().numpy(), dtype=np.int64)
-                    for nb in layers.neighbours]
+        self._nb = [_ids(nb.detach().cpu().numpy()) for nb in layers.neighbours]  # int32 tables: no copy
         for layer, nb in enumerate(self._nb):  # the compiled loops do not bounds-check
             if nb.ndim != 2 or nb.shape[0] != n or (nb.size and (nb.min() < 0 or nb.max() >= n)):
                 raise ValueError(f"layers.neighbours[{layer}] must be ({n}, k) ids in [0, {n})")
@@ -146,7 +151,7 @@ class BatchBuilder:
             local = np.empty(nb.size, dtype=np.int64)
             self._size = _extend(nb.reshape(-1), self._g2l, self._nodes, sizes[0], local)
             index.append(torch.from_numpy(local.reshape(nb.shape)))
-            types.append(self._types[layer][torch.from_numpy(rows)])
+            types.append(self._types[layer][torch.from_numpy(rows)].long())
             sizes.insert(0, self._size)
         nodes = torch.from_numpy(self._nodes[: self._size].copy())
         return Batch(

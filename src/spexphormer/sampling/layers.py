@@ -24,8 +24,9 @@ class SampledLayers:
     ``edge_types[ℓ][v]`` (0 graph, 1 expander, 2 self-loop).
 
     Shapes:
-        - **neighbours[ℓ]:** :math:`(N, k_\ell)` int64 global node ids
-        - **edge_types[ℓ]:** :math:`(N, k_\ell)` int64
+        - **neighbours[ℓ]:** :math:`(N, k_\ell)` global node ids, in the dtype of the graph's
+          sources (int32 for a compact :class:`~spexphormer.graph.AugmentedGraph`)
+        - **edge_types[ℓ]:** :math:`(N, k_\ell)`, in the dtype of its edge types (int8)
     """
 
     neighbours: list[Tensor]
@@ -116,8 +117,8 @@ def sample_layers(
     """
     check_method(method)
     _check_inputs(ptr, src, edge_type, scores, ks)
-    src = src.to(torch.int64)
-    edge_type = edge_type.to(torch.int64)
+    # The tables keep the graph's compact dtypes (int32 ids, int8 types: N x k x 5 bytes per
+    # layer); batches widen their own small slices.
     neighbours, types = [], []
     for layer, k in enumerate(ks):
         pos = sample_neighbours(ptr, scores[layer], k, method, layer_seed(seed, layer, epoch))

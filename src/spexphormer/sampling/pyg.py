@@ -68,7 +68,7 @@ class PygBatchBuilder(BatchBuilder):
             nodes_per_hop.append(self._size - size)
             start, size = size, self._size
         edge_index = torch.from_numpy(np.stack([np.concatenate(src), np.concatenate(dst)]))
-        return Data(edge_index=edge_index, edge_type=torch.cat(types),
+        return Data(edge_index=edge_index, edge_type=torch.cat(types).long(),
                     n_id=torch.from_numpy(self._nodes[:size].copy()), num_nodes=size,
                     batch_size=int(core_np.size), num_sampled_nodes=nodes_per_hop,
                     num_sampled_edges=[len(s) for s in src])
