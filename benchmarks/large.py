@@ -24,6 +24,13 @@ Two comparisons, each in child processes of its own:
   the fused CSR kernels, same threads, one after the other in one run; then one child that
   times a forward + backward of the attention alone with each kernel, alternated, in CPU
   seconds (robust to a busy machine's scheduling).
+  With ``--attention-only``, just that child; it also times the fused kernel on the same graph
+  with its nodes relabelled in locality orders (by class; reverse Cuthill-McKee) and, as a bound,
+  with every source read replaced by the destination's own row (cache-perfect reads).
+* ``--memory``: stage 1 at ``--nodes`` (default 1M, fused kernels, default preset) with the
+  library of ``--baseline-rev`` (a ``git archive`` of its ``src/``) and with this checkout's, one
+  child each in one run: stage-1 peak RSS, what is held before it, and the process peak
+  including the augmentation.
 * ``--accuracy minesweeper,tolokers``: stage 1 with each kernel on real datasets (their presets,
   split 0, seed 0): the test metric at the best validation epoch must agree.
 * ``--exphormer``: full-batch Exphormer (the stage-2 network of the large-graph preset) at
@@ -35,6 +42,8 @@ Usage::
     python benchmarks/large.py --nodes 3000000 --json benchmarks/results/large_3m.json
     python benchmarks/large.py --shape amazon2m --json benchmarks/results/large_amazon2m.json
     python benchmarks/large.py --kernels --nodes 1000000 --json benchmarks/results/large_kernels.json
+    python benchmarks/large.py --kernels --attention-only --nodes 1000000 --json benchmarks/results/large_attention.json
+    python benchmarks/large.py --memory --stage1-epochs 1 --json benchmarks/results/large_stage1_memory.json
     python benchmarks/large.py --accuracy minesweeper,tolokers     # stage 1, both kernels, presets
     python benchmarks/large.py --exphormer --sizes 250000,500000,1000000 --json benchmarks/results/large_exphormer.json
 """
@@ -190,11 +199,13 @@ def child_stage1(args) -> dict:
 
     from spexphormer.config import preset
     from spexphormer.pipeline.stage1 import augment_graph, estimate
-    from spexphormer.utils.memory import StageMeter
+    from spexphormer.utils.memory import StageMeter, current_rss, peak_rss
 
     data, spec, _ = make_graph(args.shape, args.nodes)
     cfg = preset(None).override([f"stage1.epochs={args.stage1_epochs}", "run.device=cpu"])
+    rss_data = current_rss()
     graph = augment_graph(data, cfg)
+    augment_peak = peak_rss()  # the whole process so far: data + augmentation transients
     cpu0 = time.process_time()
     with StageMeter("cpu") as meter:
         r = estimate(data, cfg, device="cpu", graph=graph, progress=False, fused=args.kernel == "csr")
@@ -202,6 +213,9 @@ def child_stage1(args) -> dict:
             "augmented_edges": graph.num_edges, "epochs": cfg.stage1.epochs,
             "seconds_per_epoch": r.fit.seconds_per_epoch, "epoch_seconds": [h["seconds"] for h in r.fit.history],
             "peak_rss_bytes": meter.peak_memory_bytes, "baseline_rss_bytes": meter.baseline_bytes,
+            "rss_after_data_bytes": rss_data, "augment_peak_rss_bytes": augment_peak,
+            "graph_bytes": {"edge_index": graph.edge_index.nbytes, "edge_type": graph.edge_type.nbytes,
+                            "ptr": graph.ptr.nbytes, "dtypes": [str(graph.edge_index.dtype), str(graph.edge_type.dtype)]},
             "losses": [h["loss"] for h in r.fit.history], "val": [h["val"] for h in r.fit.history],
             "torch_threads": torch.get_num_threads(), "config": cfg.to_dict()["stage1"]}
 
@@ -226,7 +240,13 @@ def child_accuracy(args) -> dict:
 def child_kernel(args) -> dict:
     """One forward + backward of ``ScoreAttention`` (width 4, 1 head) on the augmented graph with
     each kernel, alternated, in this one process: CPU seconds (``time.process_time``, which a
-    busy machine's scheduling does not inflate) and wall seconds."""
+    busy machine's scheduling does not inflate) and wall seconds.
+
+    The fused kernel also runs on the same graph with its nodes relabelled in two locality orders
+    (sorted by class, the planted partition's blocks; reverse Cuthill-McKee of the input graph,
+    scipy), and, as a bound, with every source replaced by its destination (cache-perfect reads,
+    the same arithmetic, not the same function)."""
+    import numpy as np
     import torch
 
     from spexphormer.config import preset
@@ -236,26 +256,77 @@ def child_kernel(args) -> dict:
 
     data, spec, _ = make_graph(args.shape, args.nodes)
     graph = augment_graph(data, preset(None))
-    del data
+    n = graph.num_nodes
     tic = time.process_time()
     csr = CSRGraph.from_graph(graph)
     build = time.process_time() - tic
     torch.manual_seed(0)
     attn = ScoreAttention(4)
-    x = torch.randn(graph.num_nodes, 4, requires_grad=True)
-    times = {"edge_list": [], "csr": []}
+    x = torch.randn(n, 4, requires_grad=True)
+    wide = (graph.edge_index.long(), graph.edge_type.long())  # what the edge-list path runs on
+    variants = {"edge_list": (wide, {}), "csr": ((graph.edge_index, graph.edge_type), {"csr": csr})}
+    for name, order in _locality_orders(data).items():
+        inv = torch.empty(n, dtype=torch.long)
+        inv[order] = torch.arange(n)
+        g = _relabel(graph, inv)
+        variants[f"csr_{name}_order"] = ((g.edge_index, g.edge_type), {"csr": CSRGraph.from_graph(g)})
+    bound = _cache_perfect(csr)
+    variants["csr_cache_perfect_bound"] = ((graph.edge_index, graph.edge_type), {"csr": bound})
+    del data
+    times = {k: [] for k in variants}
     for rep in range(args.repeats):
-        for name, kw in (("edge_list", {}), ("csr", {"csr": csr})):
+        for name, ((ei, et), kw) in variants.items():
             c0, w0 = time.process_time(), time.perf_counter()
-            out, _ = attn(x, graph.edge_index, graph.edge_type, 0.9, **kw)
+            out, _ = attn(x, ei, et, 0.9, **kw)
             out.square().sum().backward()
             times[name].append((time.process_time() - c0, time.perf_counter() - w0))
             x.grad = None
             attn.zero_grad()
     cpu = {k: min(c for c, _ in v) for k, v in times.items()}
-    return {"nodes": graph.num_nodes, "augmented_edges": graph.num_edges, "csr_build_cpu_seconds": build,
+    return {"nodes": n, "augmented_edges": graph.num_edges, "csr_build_cpu_seconds": build,
             "csr_bytes": csr.nbytes, "times_cpu_wall": times, "best_cpu_seconds": cpu,
-            "speedup_cpu": cpu["edge_list"] / cpu["csr"]}
+            "speedup_cpu": cpu["edge_list"] / cpu["csr"],
+            "speedup_cpu_vs_edge_list": {k: cpu["edge_list"] / v for k, v in cpu.items()},
+            "load_avg": list(os.getloadavg())}
+
+
+def _locality_orders(data) -> dict:
+    """Node orders (new position -> old id): by class, and reverse Cuthill-McKee (scipy)."""
+    import numpy as np
+    import scipy.sparse as sp
+    import torch
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    n, ei = data.num_nodes, data.edge_index.numpy()
+    adj = sp.csr_matrix((np.ones(ei.shape[1], np.int8), (ei[0], ei[1])), shape=(n, n))
+    rcm = reverse_cuthill_mckee(adj, symmetric_mode=True).astype(np.int64)
+    return {"class": torch.argsort(data.y, stable=True), "rcm": torch.from_numpy(rcm)}
+
+
+def _relabel(graph, inv):
+    """The augmented graph with node ``v`` renamed ``inv[v]`` (same edges, regrouped)."""
+    import torch
+
+    from spexphormer.graph.compact import destinations, group_edges
+
+    n, idx = graph.num_nodes, graph.edge_index.dtype
+    src, dst = inv[graph.edge_index[0].long()].to(idx), inv[graph.edge_index[1].long()].to(idx)
+    out = torch.empty_like(graph.edge_index)
+    _, types, ptr = group_edges(src, dst, graph.edge_type, n, out_src=out[0])
+    destinations(ptr, out[1])
+    return type(graph)(out, types, ptr, n)
+
+
+def _cache_perfect(csr):
+    """``csr`` with every source replaced by its destination (a bound on locality, see above)."""
+    import copy
+
+    import numpy as np
+
+    out = copy.copy(csr)
+    dst = np.repeat(np.arange(csr.num_nodes, dtype=csr.src.dtype), np.diff(csr.ptr))
+    out.src, out.src_ptr, out.src_dst, out.src_type = dst, csr.ptr.copy(), dst, csr.edge_type
+    return out
 
 
 def child_exphormer(args) -> dict:
@@ -288,8 +359,10 @@ def _log(json_path: Path) -> Path:
     return RESULTS / "logs" / (Path(json_path).stem + ".log")
 
 
-def spawn(argv: list, log: Path, cap_bytes: int | None = None, timeout: float | None = None) -> tuple[int, float]:
-    """Run a child with one thread; ``cap_bytes`` caps its address space (RLIMIT_AS)."""
+def spawn(argv: list, log: Path, cap_bytes: int | None = None, timeout: float | None = None,
+          src: Path | None = None) -> tuple[int, float]:
+    """Run a child with one thread; ``cap_bytes`` caps its address space (RLIMIT_AS); ``src``
+    puts another version of the library first on its path."""
     def limit():
         if cap_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
@@ -297,7 +370,10 @@ def spawn(argv: list, log: Path, cap_bytes: int | None = None, timeout: float | 
     tic = time.perf_counter()
     with open(log, "w") as fh:
         try:
-            rc = subprocess.run([python(), str(Path(__file__).resolve()), *map(str, argv)], env=child_env(1),
+            env = child_env(1)
+            if src is not None:
+                env["PYTHONPATH"] = str(src) + os.pathsep + env["PYTHONPATH"]
+            rc = subprocess.run([python(), str(Path(__file__).resolve()), *map(str, argv)], env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, preexec_fn=limit, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             rc = -9
@@ -327,7 +403,7 @@ def run_size(args) -> dict:
 def run_kernels(args) -> dict:
     out = Path(args.json) if args.json else RESULTS / "large_kernels.json"
     runs = {}
-    for kernel in ("edge_list", "csr"):
+    for kernel in () if args.attention_only else ("edge_list", "csr"):
         part = out.with_name(out.stem + f"_{kernel}.json")
         rc, wall = spawn(["--child", "stage1", "--kernel", kernel, "--shape", "planted", "--nodes", args.nodes,
                           "--stage1-epochs", args.stage1_epochs, "--json", part], _log(part))
@@ -338,7 +414,7 @@ def run_kernels(args) -> dict:
                   _log(part))
     runs["attention_only"] = json.loads(part.read_text()) if rc == 0 and part.exists() else {"failed": f"rc {rc}"}
     res = {"benchmark": "stage-1 kernels", "nodes": args.nodes, "runs": runs, "machine": machine("cpu")}
-    old, new = runs["edge_list"], runs["csr"]
+    old, new = runs.get("edge_list", {}), runs.get("csr", {})
     if "seconds_per_epoch" in old and "seconds_per_epoch" in new:
         res["speedup"] = old["seconds_per_epoch"] / new["seconds_per_epoch"]
         res["memory_ratio"] = old["peak_rss_bytes"] / new["peak_rss_bytes"]
@@ -347,12 +423,47 @@ def run_kernels(args) -> dict:
     rows = [{"kernel": k, "s/epoch": f"{r.get('seconds_per_epoch', math.nan):.1f}",
              "peak RSS": fmt_bytes(r.get("peak_rss_bytes", 0)), "val per epoch": r.get("val", r.get("failed"))}
             for k, r in runs.items() if k != "attention_only"]
-    print(table(rows, f"stage 1 at {args.nodes:,} nodes: edge-list vs fused CSR kernels"))
+    if rows:
+        print(table(rows, f"stage 1 at {args.nodes:,} nodes: edge-list vs fused CSR kernels"))
     if "speedup" in res:
         print(f"speed-up {res['speedup']:.1f}x, peak RSS {res['memory_ratio']:.2f}x lower")
     if "speedup_cpu" in runs["attention_only"]:
-        print(f"attention forward+backward alone, CPU seconds: {runs['attention_only']['best_cpu_seconds']} "
-              f"({runs['attention_only']['speedup_cpu']:.1f}x)")
+        att = runs["attention_only"]
+        print(table([{"kernel": k, "CPU s (best)": f"{v:.2f}", "vs edge list": f"{att['speedup_cpu_vs_edge_list'][k]:.2f}x"}
+                     for k, v in att["best_cpu_seconds"].items()],
+                    f"attention forward+backward alone at {args.nodes:,} nodes (1 thread, one process)"))
+    print(f"wrote {out}")
+    return res
+
+
+def run_memory(args) -> dict:
+    """Stage 1 (fused kernels, default preset, ``--stage1-epochs``) at ``--nodes`` with the
+    library at ``--baseline-rev`` (before) and with this checkout's (after), one child each, one
+    after the other in this one run: peak RSS of stage 1 and of the whole process."""
+    import tempfile
+
+    out = Path(args.json) if args.json else RESULTS / "large_stage1_memory.json"
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive",
+                                  args.baseline_rev, "src"], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        for label, src in (("before", Path(tmp) / "src"), ("after", None)):
+            part = out.with_name(out.stem + f"_{label}.json")
+            rc, wall = spawn(["--child", "stage1", "--kernel", "csr", "--shape", "planted", "--nodes", args.nodes,
+                              "--stage1-epochs", args.stage1_epochs, "--json", part], _log(part), src=src)
+            runs[label] = json.loads(part.read_text()) if rc == 0 and part.exists() else {"failed": f"rc {rc}"}
+            runs[label]["child_wall_seconds"] = round(wall, 1)
+    res = {"benchmark": "stage-1 peak RSS, before and after the compact graph", "nodes": args.nodes,
+           "baseline_rev": args.baseline_rev, "runs": runs, "machine": machine("cpu")}
+    if all("peak_rss_bytes" in r for r in runs.values()):
+        res["target_4gib_met"] = runs["after"]["peak_rss_bytes"] <= 4 * 2**30
+    save_json(res, out)
+    print(table([{"code": k, "stage-1 peak RSS": fmt_bytes(r.get("peak_rss_bytes", 0)),
+                  "held before stage 1": fmt_bytes(r.get("baseline_rss_bytes", 0)),
+                  "process peak (incl. augmentation)": fmt_bytes(r.get("augment_peak_rss_bytes", 0)),
+                  "s/epoch": f"{r.get('seconds_per_epoch', math.nan):.1f}"} for k, r in runs.items()],
+                f"stage 1 at {args.nodes:,} nodes, fused kernels, 1 thread"))
     print(f"wrote {out}")
     return res
 
@@ -422,6 +533,11 @@ def main(argv=None) -> int:
     p.add_argument("--stage2-budget", type=float, default=0,
                    help="stop stage-2 training after this many seconds and project the epoch (0: whole epoch)")
     p.add_argument("--kernels", action="store_true", help="stage 1: edge-list vs fused CSR kernels")
+    p.add_argument("--attention-only", action="store_true",
+                   help="with --kernels: only the attention forward+backward child (no stage-1 epochs)")
+    p.add_argument("--memory", action="store_true",
+                   help="stage-1 peak RSS at --nodes (default 1M): library at --baseline-rev vs this checkout")
+    p.add_argument("--baseline-rev", default="7812a71", help="git revision of the 'before' library for --memory")
     p.add_argument("--exphormer", action="store_true", help="full-batch Exphormer at growing sizes, capped")
     p.add_argument("--sizes", default="250000,500000,1000000,2000000,3000000")
     p.add_argument("--cap-gib", type=float, default=0,
@@ -448,6 +564,9 @@ def main(argv=None) -> int:
         return 0
     if args.accuracy:
         run_accuracy(args)
+    elif args.memory:
+        args.nodes = args.nodes or 1_000_000
+        run_memory(args)
     elif args.kernels:
         args.nodes = args.nodes or 1_000_000
         args.stage1_epochs = min(args.stage1_epochs, 2)
