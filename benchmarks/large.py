@@ -69,6 +69,7 @@ SHAPES = {
 }
 MAX_CAP_GIB = 14.0  # full-batch Exphormer: a shared 24 GiB machine must never run out of memory
 PIPELINE_CAP_GIB = 16.0  # the two-stage runs
+MEMORY_CAP_GIB = 12.0  # --memory's stage-1 children
 
 
 def make_graph(shape: str, nodes: int | None):
@@ -451,11 +452,12 @@ def run_memory(args) -> dict:
         for label, src in (("before", Path(tmp) / "src"), ("after", None)):
             part = out.with_name(out.stem + f"_{label}.json")
             rc, wall = spawn(["--child", "stage1", "--kernel", "csr", "--shape", "planted", "--nodes", args.nodes,
-                              "--stage1-epochs", args.stage1_epochs, "--json", part], _log(part), src=src)
+                              "--stage1-epochs", args.stage1_epochs, "--json", part], _log(part), src=src,
+                             cap_bytes=int((args.cap_gib or MEMORY_CAP_GIB) * 2**30))
             runs[label] = json.loads(part.read_text()) if rc == 0 and part.exists() else {"failed": f"rc {rc}"}
             runs[label]["child_wall_seconds"] = round(wall, 1)
     res = {"benchmark": "stage-1 peak RSS, before and after the compact graph", "nodes": args.nodes,
-           "baseline_rev": args.baseline_rev, "runs": runs, "machine": machine("cpu")}
+           "baseline_rev": args.baseline_rev, "address_space_cap_gib": args.cap_gib or MEMORY_CAP_GIB, "runs": runs, "machine": machine("cpu")}
     if all("peak_rss_bytes" in r for r in runs.values()):
         res["target_4gib_met"] = runs["after"]["peak_rss_bytes"] <= 4 * 2**30
     save_json(res, out)
