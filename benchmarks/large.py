@@ -446,10 +446,14 @@ def run_memory(args) -> dict:
     out = Path(args.json) if args.json else RESULTS / "large_stage1_memory.json"
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive",
-                                  args.baseline_rev, "src"], check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        for label, src in (("before", Path(tmp) / "src"), ("after", None)):
+        if args.baseline_src:
+            before = Path(args.baseline_src)
+        else:
+            archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive",
+                                      args.baseline_rev, "src"], check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+            before = Path(tmp) / "src"
+        for label, src in (("before", before), ("after", None)):
             part = out.with_name(out.stem + f"_{label}.json")
             rc, wall = spawn(["--child", "stage1", "--kernel", "csr", "--shape", "planted", "--nodes", args.nodes,
                               "--stage1-epochs", args.stage1_epochs, "--json", part], _log(part), src=src,
@@ -540,6 +544,7 @@ def main(argv=None) -> int:
     p.add_argument("--memory", action="store_true",
                    help="stage-1 peak RSS at --nodes (default 1M): library at --baseline-rev vs this checkout")
     p.add_argument("--baseline-rev", default="7812a71", help="git revision of the 'before' library for --memory")
+    p.add_argument("--baseline-src", default=None, help="or the 'before' library's src/ folder itself")
     p.add_argument("--exphormer", action="store_true", help="full-batch Exphormer at growing sizes, capped")
     p.add_argument("--sizes", default="250000,500000,1000000,2000000,3000000")
     p.add_argument("--cap-gib", type=float, default=0,
