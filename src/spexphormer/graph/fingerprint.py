@@ -19,8 +19,10 @@ def graph_fingerprint(edge_index: Tensor, num_nodes: int, num_features: int | No
     Shapes:
         edge_index: [2, E]
     """
-    src, dst = edge_index.cpu().numpy().astype(np.int64)
-    keys = np.sort(dst * max(num_nodes, 1) + src)
+    src, dst = np.asarray(edge_index.cpu().numpy(), dtype=np.int64)  # no copy of an int64 edge list
+    keys = dst * max(num_nodes, 1)  # the one E-sized temporary, sorted in place
+    keys += src
+    keys.sort()
     digest = hashlib.sha256()
     digest.update(np.array([num_nodes, keys.size, -1 if num_features is None else num_features],
                            dtype=np.int64).tobytes())

@@ -17,6 +17,7 @@ from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss, temperature
 from spexphormer.train.state import TrainingState
+from spexphormer.utils.memory import release_free_memory
 from spexphormer.utils.seed import seeded
 
 
@@ -87,6 +88,9 @@ def estimate(
     """
     s1, device, info = cfg.stage1, torch.device(device), graph_info(data)
     graph = graph if graph is not None else augment_graph(data, cfg)
+    # now, while nothing edge-sized but the graph is alive (its sort's temporary would otherwise
+    # add to the peak of the export)
+    fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
     x, y = data.x.to(device), data.y.to(device)
     masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}
     csr = CSRGraph.from_graph(graph) if fused and device.type == "cpu" else None  # once per graph
@@ -113,13 +117,14 @@ def estimate(
                      desc="stage 1 (estimator)", progress=progress, state=state)
 
     model.eval()
+    release_free_memory()  # the training steps' freed blocks: the export's L x E scores come next
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, layer_scores = model(x, edge_index, edge_type, temperature=t_export, return_scores=True, csr=csr)
     scores = Scores(
         scores=layer_scores.float().cpu(),
         graph=graph,
-        fingerprint=graph_fingerprint(data.edge_index, data.num_nodes, data.num_features),
+        fingerprint=fingerprint,
         split=split_of(data),
         config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
         config_key=cfg.stage1_key(),

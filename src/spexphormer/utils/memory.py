@@ -39,6 +39,21 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def release_free_memory() -> bool:
+    """Hand memory that is freed but still held by the C allocator back to the system.
+
+    glibc keeps freed blocks below its (self-raising) mmap threshold in its heap, so the resident
+    set of a process that has freed a training step's node-sized tensors stays at its peak and
+    the next large allocation (e.g. stage 1's exported scores, L x E floats) comes on top of it.
+    ``malloc_trim(0)`` returns those pages. False where there is no glibc.
+    """
+    try:
+        import ctypes
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def peak_rss() -> int:
     """Peak resident set size in bytes since start or the last reset."""
     kib = _status_kib("VmHWM")
