@@ -478,7 +478,9 @@ def run_exphormer(args) -> dict:
     cap_gib = min(args.cap_gib or MAX_CAP_GIB, MAX_CAP_GIB)
     out = Path(args.json) if args.json else RESULTS / "large_exphormer.json"
     sizes, rows = [int(s) for s in args.sizes.split(",")], []
-    network = max(sizes)  # one network for every size: the large-graph preset's stage 2
+    # one network for every size: the stage 2 of the preset of a --network-nodes graph (3M by
+    # default: the large-graph preset), never the small default preset of a small size
+    network = max(args.network_nodes, max(sizes))
     for n in sizes:
         part = out.with_name(out.stem + f"_n{n}.json")
         rc, wall = spawn(["--child", "exphormer", "--shape", "planted", "--nodes", n, "--network-nodes", network,
@@ -493,7 +495,8 @@ def run_exphormer(args) -> dict:
         if not row["completed"]:
             break
     done = [r for r in rows if r["completed"]]
-    res = {"benchmark": "exphormer under a memory cap", "cap_gib": cap_gib, "sizes": rows, "machine": machine("cpu")}
+    res = {"benchmark": "exphormer under a memory cap", "cap_gib": cap_gib, "sizes": rows, "machine": machine("cpu"),
+           "network_preset_of_nodes": network}
     if len(done) >= 2:  # affine in augmented edges through the two largest measured sizes
         (a, b) = done[-2:]
         per_edge = (b["peak_rss_bytes"] - a["peak_rss_bytes"]) / (b["augmented_edges"] - a["augmented_edges"])
