@@ -71,7 +71,7 @@ def group_edges(src: Tensor, dst: Tensor, edge_type: Tensor, num_nodes: int,
     r"""Stable sort of edges by destination: sources and types in grouped order, and the offsets.
 
     The in-edges of node :math:`v` are positions ``ptr[v]:ptr[v+1]`` of the outputs, in their
-    input order (the result of :func:`~spexphormer.sampling.grouping.group_by_destination`
+    input order (the result of :func:`~spexphormer.graph.csr.group_by_destination`
     applied to the edges, without materialising its int64 permutation).
 
     Args:
