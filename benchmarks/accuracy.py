@@ -11,6 +11,19 @@ Rows per dataset:
 * ``no annealing``     ``stage1.temp_ratio=1.0``: its own stage 1, then stage 2 (on Tolokers the
                        preset already has ratio 1.0, so the row is "same as Spexphormer")
 
+With ``--plan local``, the rows of the local-attention model (``--model local-attention``, its own
+presets, the same scores file) and its ablations, beside one seed of the paper model at the same
+batch size for the memory comparison (``LOCAL_PLAN``):
+
+* ``local-attention``   the model with its preset
+* ``attention only`` / ``local branch only``   ``stage2.branches=attention`` / ``=local``
+* ``graph edges not kept``  no per-type budgets: the same slots per layer drawn by score among all
+                         edge types, as the paper's sampler does
+* ``uniform expander slots``  ``stage2.sampler=uniform``
+* ``cora-data``          Cora saved as a plain graph file (no masks, no name) and run through
+                         ``spexphormer run --data FILE --model local-attention``: the user-graph path
+                         with its default preset and split (seeded random 60/20/20)
+
 Every (dataset, variant) runs in its own child process (one thread, ``THP_MEM_ALLOC_ENABLE=1``),
 at most ``--workers`` at a time; stage 1 runs once per dataset and its scores file is reused by
 the Spexphormer, uniform and top-k rows. Peak memory is the child's peak RSS during the stage
@@ -22,6 +35,7 @@ Usage::
     python benchmarks/accuracy.py --data-root ../shared/datasets            # full plan
     python benchmarks/accuracy.py --quick                                   # smoke numbers
     python benchmarks/accuracy.py --datasets minesweeper --seeds 5 --workers 2
+    python benchmarks/accuracy.py --plan local --datasets minesweeper,cora-data
 
 Writes ``benchmarks/results/accuracy.json`` (``accuracy_quick.json`` with ``--quick``) and
 ``accuracy.png``.
@@ -41,10 +55,18 @@ from _common import (save_figure, DEFAULT_DATA_ROOT, RESULTS, Job, fmt_bytes, lo
                      run_jobs, save_json, table)
 
 DATASETS = ["cora", "actor", "actor-reference", "minesweeper", "tolokers"]
-VARIANTS = ["spexphormer", "ase", "exphormer", "uniform", "topk", "noanneal", "scaled", "export_best"]
+VARIANTS = ["spexphormer", "ase", "exphormer", "uniform", "topk", "noanneal", "scaled", "export_best",
+            "local", "local_attention_only", "local_local_only", "local_mixed_slots", "local_uniform"]
 LABELS = {"spexphormer": "Spexphormer", "ase": "ASE (stage 1 alone)", "exphormer": "Exphormer (full batch)",
           "uniform": "uniform sampler", "topk": "top-k sampler", "noanneal": "no temperature annealing",
-          "scaled": "logits scaled by 1/sqrt(d)", "export_best": "export at the best epoch's T"}
+          "scaled": "logits scaled by 1/sqrt(d)", "export_best": "export at the best epoch's T",
+          "local": "local-attention", "local_attention_only": "local-attention: attention only",
+          "local_local_only": "local-attention: local branch only",
+          "local_mixed_slots": "local-attention: graph edges not kept", "local_uniform": "local-attention: uniform expander slots"}
+# local-attention rows: overrides of the dataset's local-attention preset (same scores file).
+LOCAL_VARIANTS = {"local": [], "local_attention_only": ["stage2.branches=attention"],
+                  "local_local_only": ["stage2.branches=local"], "local_mixed_slots": "mixed",
+                  "local_uniform": ["stage2.sampler=uniform"]}
 # Variants that reuse the dataset's scores file and change only stage 2, and those that run their
 # own stage 1 (they change it): name -> config overrides.
 STAGE2_VARIANTS = {"uniform": ["stage2.sampler=uniform"], "topk": ["stage2.sampler=topk"],
@@ -72,6 +94,19 @@ QUICK_PLAN = {
     "minesweeper": dict(spexphormer=2, uniform=1, topk=1, noanneal=1, exphormer=1),
 }
 QUICK_EPOCHS = dict(stage1=3, stage2=3, exphormer=2)
+# --plan local: the local-attention model (5 seeds), its ablations, one paper-model seed for memory.
+LOCAL_PLAN = {
+    # ablations: one seed, 40 epochs on Minesweeper (seed 0 of the full model at 40 epochs is in
+    # search_local_minesweeper.json, config "sum"), the preset's epochs on Cora
+    "minesweeper": dict(spexphormer=1, split_seeds=True, local=5, ablation_epochs=40, local_attention_only=1,
+                        local_local_only=1, local_mixed_slots=1, local_uniform=1),
+    # the paper model's Tolokers row measures memory only: 20 of its 200 epochs
+    "tolokers": dict(spexphormer=1, spexphormer_epochs=20, local=5, split_seeds=True),
+    "actor": dict(spexphormer=1, local=5),
+    "cora": dict(spexphormer=1, local=5, local_attention_only=1, local_local_only=1, local_mixed_slots=1,
+                 local_uniform=1),
+    "cora-data": dict(local=5, spexphormer=5),
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -94,7 +129,7 @@ def child(args) -> int:
         if len(found) != 1:
             raise SystemExit(f"expected one scores file in {args.scores}, found {len(found)}")
         args.scores = found[0]
-    cfg = preset(args.dataset).override(list(args.set) + [f"run.seeds={args.seeds}", f"run.device={args.device}",
+    cfg = preset(args.dataset, args.model).override(list(args.set) + [f"run.seeds={args.seeds}", f"run.device={args.device}",
                                                           "run.threads=1"])
     set_threads(1)
     device = resolve_device(cfg.run.device)
@@ -127,6 +162,9 @@ def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
     jobs, layout = [], {}
     base = [python(), str(Path(__file__).resolve()), "--data-root", args.data_root, "--device", args.device]
     for ds, p in plan.items():
+        if ds == USER_GRAPH:
+            jobs += user_graph_jobs(p, args, runs / ds, layout)
+            continue
         cfg = preset(ds)
         epochs = {}
         if args.quick:
@@ -146,14 +184,15 @@ def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
         layout[ds]["dirs"]["ase"] = d / "stage1"
         abl_epochs = epochs.get("stage2") or p.get("ablation_epochs")
         abl = [f"stage2.epochs={abl_epochs}"] if abl_epochs else []
-        for variant, extra in [("spexphormer", [])] + [(v, o + abl) for v, o in STAGE2_VARIANTS.items()]:
+        paper = [f"stage2.epochs={p['spexphormer_epochs']}"] if p.get("spexphormer_epochs") else []
+        for variant, extra in [("spexphormer", paper)] + [(v, o + abl) for v, o in STAGE2_VARIANTS.items()]:
             if not p.get(variant):
                 continue
             argv = base + ["--child", "spexphormer", "--dataset", ds, "--scores", scores]
             if variant == "spexphormer" and p.get("split_seeds"):
                 for seed in range(p[variant]):
                     jobs.append(Job(f"{ds}-{variant}-seed{seed}", argv + ["--out", d / variant / f"seed{seed}-run",
-                                                                       "--seeds", 1] + sets(s1 + s2 + [f"run.seed={seed}"]),
+                                                                       "--seeds", 1] + sets(s1 + s2 + extra + [f"run.seed={seed}"]),
                                     after=[f"{ds}-stage1"], cost=300 * scale, done=d / variant / f"seed{seed}-run" / "results.json"))
                 layout[ds]["shards"] = {variant: [d / variant / f"seed{seed}-run" for seed in range(p[variant])]}
             else:
@@ -168,6 +207,25 @@ def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
                                 after=[f"{ds}-stage1"], cost=1, done=d / f"{variant}-extra" / "results.json"))
                 layout[ds].setdefault("shards", {})[variant] = [d / variant, d / f"{variant}-extra"]
                 layout[ds]["dirs"][variant] = d / f"{variant}-merged"
+        local_cfg = preset(ds, "local-attention")
+        for variant, extra in LOCAL_VARIANTS.items():
+            if not p.get(variant):
+                continue
+            if extra == "mixed":  # the same table widths, drawn by score among all edge types
+                extra = ["stage2.graph_ks=", "stage2.expander_ks=", "stage2.ks=" + ",".join(map(str, local_cfg.stage2.slots()))]
+            argv = base + ["--child", "spexphormer", "--model", "local-attention", "--dataset", ds, "--scores", scores]
+            if variant == "local" and p.get("split_seeds"):
+                shards = [d / variant / f"seed{seed}-run" for seed in range(p[variant])]
+                for seed, shard in enumerate(shards):
+                    jobs.append(Job(f"{ds}-{variant}-seed{seed}", argv + ["--out", shard, "--seeds", 1]
+                                    + sets(s1 + s2 + [f"run.seed={seed}"]), after=[f"{ds}-stage1"],
+                                    cost=300 * scale, done=shard / "results.json"))
+                layout[ds].setdefault("shards", {})[variant] = shards
+            else:
+                jobs.append(Job(f"{ds}-{variant}", argv + ["--out", d / variant, "--seeds", p[variant]]
+                                + sets(s1 + s2 + abl + extra), after=[f"{ds}-stage1"], cost=60 * scale * p[variant],
+                                done=d / variant / "results.json"))
+            layout[ds]["dirs"][variant] = d / variant
         for variant, extra in OWN_STAGE1_VARIANTS.items():
             if not p.get(variant) or (variant == "noanneal" and cfg.stage1.temp_ratio == 1.0):
                 continue
@@ -188,6 +246,33 @@ def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
                                 "preset_stage1": cfg.stage1.epochs, "preset_stage2": cfg.stage2.epochs}
         layout[ds]["temp_ratio"] = cfg.stage1.temp_ratio
     return jobs, layout
+
+
+USER_GRAPH = "cora-data"
+
+
+def user_graph_jobs(p: dict, args, d: Path, layout: dict) -> list[Job]:
+    """Cora saved as a plain graph file and run through ``spexphormer run --data`` (default presets)."""
+    import torch
+    from torch_geometric.data import Data
+
+    from spexphormer.data import load_graph
+    d.mkdir(parents=True, exist_ok=True)
+    graph = load_graph(dataset="cora", root=args.data_root)
+    path = d / "cora.pt"
+    torch.save(Data(x=graph.x, y=graph.y, edge_index=graph.edge_index), path)  # no masks: a random 60/20/20
+    jobs, layout[USER_GRAPH] = [], {"dirs": {}, "plan": p, "temp_ratio": None,
+                                    "epochs": {"stage1": None, "stage2": None}}
+    for variant, model in (("local", "local-attention"), ("spexphormer", "spexphormer")):
+        if not p.get(variant):
+            continue
+        out = d / variant
+        jobs.append(Job(f"{USER_GRAPH}-{variant}", [python(), "-m", "spexphormer", "run", "--data", path, "--model", model,
+                                                    "--seeds", p[variant], "--out", out, "--quiet", "--device",
+                                                    args.device, "--set", "run.threads=1"],
+                        cost=100 * p[variant], done=out / "results.json"))
+        layout[USER_GRAPH]["dirs"][variant] = out
+    return jobs
 
 
 def merge_shards(shards: list, target: Path) -> None:
@@ -219,12 +304,12 @@ def collect(layout: dict, statuses: dict) -> dict:
     out = {}
     for ds, lay in layout.items():
         rows = {}
-        s1_path = lay["dirs"]["ase"] / "stage1.json"
-        s1 = load_json(s1_path) if s1_path.exists() else None
+        s1_path = lay["dirs"]["ase"] / "stage1.json" if "ase" in lay["dirs"] else None
+        s1 = load_json(s1_path) if s1_path and s1_path.exists() else None
         metric = s1["metric"] if s1 else None
         split = s1["split"] if s1 else None
         ep = lay["epochs"]
-        if s1:
+        if s1 and "seconds" in s1:  # (not when stage 1 reused a scores file copied in)
             rows["ase"] = {
                 "test_mean": _pct(metric, s1["test"]), "test_std": 0.0, "seeds": [s1["config"]["stage1"]["seed"]],
                 "val": _pct(metric, s1["val"]), "best_epoch": s1["best_epoch"],
@@ -271,7 +356,7 @@ def collect(layout: dict, statuses: dict) -> dict:
                            sampling_seconds=r.get("sampling_seconds"))
                 st1 = r["stages"]["stage1"]
                 if st1.get("reused") and s1:
-                    row.update(stage1_seconds=s1["seconds"], stage1_peak_bytes=s1["peak_memory_bytes"],
+                    row.update(stage1_seconds=s1.get("seconds"), stage1_peak_bytes=s1.get("peak_memory_bytes"),
                                stage1_shared=True)
                 else:
                     row.update(stage1_seconds=st1.get("seconds"), stage1_peak_bytes=st1.get("peak_memory_bytes"),
@@ -287,7 +372,11 @@ def collect(layout: dict, statuses: dict) -> dict:
             if sp.get("rss_after_imports_bytes") and ex.get("rss_after_imports_bytes"):
                 net_ratio = ((sp["stage2_peak_bytes"] - sp["rss_after_imports_bytes"])
                              / (ex["stage2_peak_bytes"] - ex["rss_after_imports_bytes"]))
+        lo = rows.get("local", {})
+        local_ratio = (lo["stage2_working_bytes"] / sp["stage2_working_bytes"]
+                       if lo.get("stage2_working_bytes") and sp.get("stage2_working_bytes") else None)
         out[ds] = {"metric": metric, "split": split, "rows": rows, "epochs": ep, "plan": lay["plan"],
+                   "local_to_spexphormer_working_ratio": local_ratio,
                    "stage2_to_exphormer_peak_ratio": ratio,
                    "stage2_to_exphormer_peak_ratio_net_of_imports": net_ratio}
     return out
@@ -317,10 +406,14 @@ def format_tables(results: dict) -> str:
                 "s1 peak": fmt_bytes(row.get("stage1_peak_bytes")),
                 "s1 s": f"{row['stage1_seconds']:.0f}" if row.get("stage1_seconds") is not None else "-",
                 "s2 peak": fmt_bytes(row.get("stage2_peak_bytes")),
+                "s2 working": fmt_bytes(row.get("stage2_working_bytes")),
                 "s2 s": f"{row['stage2_seconds']:.0f}" if row.get("stage2_seconds") is not None else "-",
                 "s/epoch": f"{row['seconds_per_epoch']:.2f}", "edge ratio": f"{row['edge_ratio']:.3f}",
             })
         title = f"{ds} · split: {r['split']} · metric: {r['metric']} · epochs {r['epochs']}"
+        if r.get("local_to_spexphormer_working_ratio"):
+            title += (" · stage-2 working memory, local-attention / Spexphormer at the same batch size = "
+                      f"{r['local_to_spexphormer_working_ratio']:.2f}")
         if r.get("stage2_to_exphormer_peak_ratio"):
             title += f" · stage-2 / Exphormer peak = {r['stage2_to_exphormer_peak_ratio']:.3f}"
             if r.get("stage2_to_exphormer_peak_ratio_net_of_imports"):
@@ -373,6 +466,9 @@ def main(argv=None) -> int:
     p.add_argument("--datasets", default=None, help=f"comma-separated subset of {','.join(DATASETS)}")
     p.add_argument("--seeds", type=int, default=None, help="override the seeds of every row")
     p.add_argument("--quick", action="store_true", help="smoke run: cora + minesweeper, 3/3/2 epochs")
+    p.add_argument("--plan", choices=["paper", "local"], default="paper",
+                   help="paper (default): the paper model, its baselines and ablations; local: the "
+                        "local-attention model, its ablations and one paper-model seed for memory")
     p.add_argument("--workers", type=int, default=2, help="child processes at once (default 2)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default=None, help="JSON path (default results/accuracy[_quick].json)")
@@ -383,6 +479,7 @@ def main(argv=None) -> int:
                         "instead of starting it again")
     # child mode (internal)
     p.add_argument("--child", choices=["stage1", "spexphormer", "exphormer"], help=argparse.SUPPRESS)
+    p.add_argument("--model", default="spexphormer", help=argparse.SUPPRESS)
     p.add_argument("--dataset", help=argparse.SUPPRESS)
     p.add_argument("--scores", default=None, help=argparse.SUPPRESS)
     p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
@@ -391,8 +488,8 @@ def main(argv=None) -> int:
         args.seeds = args.seeds or 1
         return child(args)
 
-    suffix = "_quick" if args.quick else ""
-    plan = copy.deepcopy(QUICK_PLAN if args.quick else FULL_PLAN)
+    suffix = "_quick" if args.quick else "_local" if args.plan == "local" else ""
+    plan = copy.deepcopy(QUICK_PLAN if args.quick else LOCAL_PLAN if args.plan == "local" else FULL_PLAN)
     if args.datasets:
         wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
         plan = {d: plan.get(d, FULL_PLAN.get(d)) for d in wanted}

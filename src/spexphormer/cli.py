@@ -21,6 +21,7 @@ EPILOG = """examples:
   spexphormer estimate --dataset tolokers --set stage1.epochs=50
   spexphormer train --dataset minesweeper --scores runs/minesweeper/scores-<key>.pt
   spexphormer train --dataset minesweeper --model exphormer --seeds 1
+  spexphormer run --dataset minesweeper --model local-attention
   spexphormer predict --checkpoint runs/minesweeper/seed0/model.pt --out predictions.csv
   spexphormer predict --checkpoint runs/mygraph/seed0/model.pt --data grown.pt --out new-nodes.csv
   spexphormer analyze consistency --dataset actor --widths 4,8,16,32,64
@@ -58,6 +59,13 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda[:N]")
 
 
+def _model_arg(p: argparse.ArgumentParser, exphormer: bool = False) -> None:
+    full = ", or exphormer (the full-batch baseline)" if exphormer else ""
+    p.add_argument("--model", default=None, metavar="NAME",
+                   help="the wide model and its presets: spexphormer (the paper's, default) or local-attention "
+                        f"(sparse attention plus a local GNN branch on the sampled graph edges){full}")
+
+
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="number of seeds (default: preset, 5)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<dataset>)")
@@ -88,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the resolved configuration (preset + overrides)")
     _graph_args(p, required=False)
     _config_args(p)
+    _model_arg(p)
     p.add_argument("--format", choices=["text", "json", "yaml"], default="text",
                    help="text (default), or a file that --config reads back: json or yaml")
 
@@ -96,11 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="stage 2 from a scores file, or the full-batch Exphormer baseline")
     _graph_args(p), _config_args(p), _run_args(p)
-    p.add_argument("--model", choices=["spexphormer", "exphormer"], default="spexphormer")
-    p.add_argument("--scores", metavar="FILE", help="scores file from `spexphormer estimate` (spexphormer)")
+    _model_arg(p, exphormer=True)
+    p.add_argument("--scores", metavar="FILE", help="scores file from `spexphormer estimate` (the sampled models)")
 
     p = sub.add_parser("run", help="both stages end to end, over several seeds; writes results.json")
     _graph_args(p), _config_args(p), _run_args(p)
+    _model_arg(p)
     p.add_argument("--scores", metavar="FILE", help="reuse this scores file instead of running stage 1")
 
     p = sub.add_parser("predict", help="predictions of a trained checkpoint for all or some nodes; on a graph "
@@ -154,7 +164,8 @@ def _config(args):
     if not name and args.dataset:
         from spexphormer.data.registry import get_spec
         name = get_spec(args.dataset).name  # an unknown name is an error; an alias gets its dataset's preset
-    cfg = preset(name)
+    model = getattr(args, "model", None)
+    cfg = preset(name, model if model and model != "exphormer" else "spexphormer")
     if args.config:
         cfg = apply_config_file(cfg, args.config)
     cfg = cfg.override(args.overrides)
@@ -240,8 +251,8 @@ def cmd_train(args) -> None:
     from spexphormer.pipeline.run import results_table, run, run_exphormer
     from spexphormer.utils.device import resolve_device
     if args.model == "exphormer" and args.scores:
-        raise SpexphormerError("--scores is for --model spexphormer; Exphormer trains on the full graph")
-    if args.model == "spexphormer" and not args.scores:
+        raise SpexphormerError("--scores is for the sampled models; Exphormer trains on the full graph")
+    if args.model != "exphormer" and not args.scores:
         raise SpexphormerError("stage 2 needs --scores FILE (from `spexphormer estimate`); "
                                "`spexphormer run` does both stages")
     cfg = _config(args)

@@ -25,7 +25,11 @@ from typing import Any, get_type_hints
 from spexphormer.errors import ConfigError
 from spexphormer.nn.norms import NORM_KINDS as NORMS
 from spexphormer.sampling.samplers import METHODS as SAMPLERS
+from spexphormer.nn.local_attention import BRANCHES, LOCAL_KINDS
+from spexphormer.nn.wide import WIDE_MODELS
 EXPORT_TEMPERATURES = ("best", "reference")
+#: The wide models of stage 2: the paper's, and the local-plus-attention model (README "Models").
+MODELS = tuple(WIDE_MODELS)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Stage1Config:
 class Stage2Config:
     """The wide network trained on sampled, regular-degree graphs (docs/method.md §4)."""
 
+    model: str = "spexphormer"  # or "local-attention" (attention + a local branch on the graph slots)
     hidden: int = 32
     heads: int = 4
     num_layers: int = 4
@@ -86,6 +91,20 @@ class Stage2Config:
     clip: float = 1.0
     batch_size: int = 100_000
     eval_batch_size: int = 0  # 0 = same as batch_size
+    # local-attention only. Per-type budgets per layer (a self-loop is always kept): when set,
+    # they replace ks; () = sample ks edges among all types by score, as the paper does.
+    graph_ks: tuple[int, ...] = ()
+    expander_ks: tuple[int, ...] = ()
+    local: str = "sage"  # the local branch: sage | sum | gated
+    branches: str = "both"  # both | attention | local (ablations)
+    jk: bool = False  # jumping knowledge: the head reads every layer's core rows
+    input_dropout: float = 0.0  # dropout on the input features
+
+    def slots(self) -> tuple[int, ...]:
+        """Width of each layer's sampled neighbour table."""
+        if self.graph_ks:
+            return tuple(1 + g + x for g, x in zip(self.graph_ks, self.expander_ks))
+        return tuple(self.ks)
 
 
 @dataclass
@@ -197,6 +216,24 @@ def _parse(raw: Any, kind, dotted: str):
     raise ConfigError(f"{dotted}: cannot read {raw!r} as {name}")
 
 
+def _validate_model(s2: Stage2Config) -> None:
+    if s2.model not in MODELS:
+        raise ConfigError(f"stage2.model must be one of {', '.join(MODELS)}, got {s2.model!r}")
+    for key, value, allowed in (("local", s2.local, LOCAL_KINDS), ("branches", s2.branches, BRANCHES)):
+        if value not in allowed:
+            raise ConfigError(f"stage2.{key} must be one of {', '.join(allowed)}, got {value!r}")
+    if not (s2.graph_ks or s2.expander_ks):
+        return
+    if s2.model != "local-attention":
+        raise ConfigError("stage2.graph_ks and stage2.expander_ks (per-type budgets) need stage2.model=local-attention")
+    for key, ks in (("graph_ks", s2.graph_ks), ("expander_ks", s2.expander_ks)):
+        if len(ks) != s2.num_layers:
+            raise ConfigError(f"stage2.{key} has {len(ks)} entries but stage2.num_layers is {s2.num_layers} "
+                              "(give both graph_ks and expander_ks, one entry per layer)")
+        if min(ks) < 0:
+            raise ConfigError(f"stage2.{key} must be non-negative, got {_show(ks)}")
+
+
 def validate(cfg: Config) -> Config:
     """Check ranges and cross-field constraints; return ``cfg`` or raise ConfigError."""
     s1, s2, g, r = cfg.stage1, cfg.stage2, cfg.graph, cfg.run
@@ -222,7 +259,8 @@ def validate(cfg: Config) -> Config:
                        "stage1.temp_ratio": s1.temp_ratio}.items():
         if not value > 0:
             raise ConfigError(f"{key} must be positive, got {value}")
-    for key, value in {"stage1.dropout": s1.dropout, "stage2.dropout": s2.dropout}.items():
+    for key, value in {"stage1.dropout": s1.dropout, "stage2.dropout": s2.dropout,
+                       "stage2.input_dropout": s2.input_dropout}.items():
         if not 0 <= value < 1:
             raise ConfigError(f"{key} must be in [0, 1), got {value}")
     if s1.temp_ratio > 1:
@@ -237,7 +275,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"stage2.sampler must be one of {', '.join(SAMPLERS)}, got {s2.sampler!r}")
     if s2.keep_graph_edges and s2.sampler == "uniform":
         raise ConfigError("stage2.keep_graph_edges needs a score-based sampler (reservoir or topk), not uniform")
-    if len(s2.ks) != s2.num_layers:
+    _validate_model(s2)
+    if len(s2.ks) != s2.num_layers and not s2.graph_ks:
         raise ConfigError(f"stage2.ks has {len(s2.ks)} entries but stage2.num_layers is {s2.num_layers}")
     if min(s2.ks) < 1:
         raise ConfigError(f"stage2.ks must be positive, got {_show(s2.ks)}")
@@ -326,14 +365,59 @@ LARGE_GRAPH_NODES = 1_000_000
 LARGE_GRAPH_PRESET = "amazon2m"
 
 
-def preset_for_size(num_nodes: int) -> Config:
+# ---------------------------------------------------------------------------------------------
+# Presets of the local-attention model (ours, not the paper's): the dataset's graph and stage-1
+# settings (so one scores file serves both models), and a stage 2 tuned on validation
+# (benchmarks/search_local.py; the README gives the search and its budget).
+# ---------------------------------------------------------------------------------------------
+
+def _local(dataset: str, **stage2) -> Config:
+    base = PRESETS[dataset]
+    slots = tuple(1 + g + x for g, x in zip(stage2["graph_ks"], stage2["expander_ks"]))  # ks shows the widths
+    return validate(replace(base, stage2=replace(base.stage2, model="local-attention", ks=slots, **stage2)))
+
+
+LOCAL_PRESETS: dict[str, Config] = {
+    # Searched on validation (benchmarks/results/search_local_<dataset>.json; README "Models").
+    "minesweeper": _local("minesweeper", num_layers=4, hidden=32, heads=4, graph_ks=(8, 8, 8, 8),
+                          expander_ks=(4, 2, 2, 2), dropout=0.2, lr=0.01, epochs=80, pre_layers=0, local="sum"),
+    # 80 of the paper preset's 200 epochs: the time a 5-seed run could take here.
+    "tolokers": _local("tolokers", num_layers=4, hidden=32, heads=4, graph_ks=(8, 8, 8, 8),
+                       expander_ks=(4, 4, 4, 4), dropout=0.25, lr=0.01, epochs=80, local="sum"),
+    "actor": _local("actor", num_layers=3, hidden=32, heads=4, graph_ks=(8, 8, 8), expander_ks=(2, 2, 2),
+                    dropout=0.5, lr=0.01, epochs=100, local="sage", input_dropout=0.5),
+    "cora": _local("cora", num_layers=2, hidden=64, heads=4, graph_ks=(10, 10), expander_ks=(2, 2), dropout=0.5,
+                   lr=0.01, epochs=100, local="sage", input_dropout=0.5),
+}
+LOCAL_PRESETS["actor-reference"] = _local("actor-reference", **{
+    f.name: getattr(LOCAL_PRESETS["actor"].stage2, f.name) for f in fields(Stage2Config) if f.name not in ("model", "ks")})
+# Graphs of your own with --model local-attention (graph and stage 1 as the paper's default).
+LOCAL_DEFAULT_PRESET = "cora"
+
+
+def preset_for_size(num_nodes: int, model: str = "spexphormer") -> Config:
     """The preset for a graph of your own, chosen by its size (a fresh copy)."""
-    return preset(LARGE_GRAPH_PRESET if num_nodes >= LARGE_GRAPH_NODES else DEFAULT_PRESET)
+    if model != "spexphormer" and num_nodes < LARGE_GRAPH_NODES:
+        return preset(None, model)
+    return replace_section(preset(LARGE_GRAPH_PRESET if num_nodes >= LARGE_GRAPH_NODES else DEFAULT_PRESET),
+                           "stage2", model=model)
 
 
-def preset(name: str | None) -> Config:
-    """The preset of a named dataset, or the default one for other graphs (a fresh copy)."""
-    base = PRESETS.get(name or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+def preset(name: str | None, model: str = "spexphormer") -> Config:
+    """The preset of a named dataset for ``model``, or the default one for other graphs (a fresh copy).
+
+    A dataset without a local-attention preset of its own gets its paper preset's graph and stage 1
+    and the default local-attention stage 2.
+    """
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
+    if model == "spexphormer":
+        base = PRESETS.get(name or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+    elif name in LOCAL_PRESETS:
+        base = LOCAL_PRESETS[name]
+    else:
+        paper = PRESETS.get(name or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+        base = replace(paper, stage2=LOCAL_PRESETS[LOCAL_DEFAULT_PRESET].stage2)
     return Config.from_dict(base.to_dict())
 
 

@@ -3,6 +3,7 @@
 * :class:`AttentionScoreEstimator`: stage 1, narrow, full batch, exports per-edge scores.
 * :class:`Spexphormer`: stage 2, wide, on sampled fixed-degree neighbour tables.
 * :class:`Exphormer`: the full-batch wide baseline (same ``state_dict`` keys as Spexphormer).
+* :class:`LocalAttentionNet`: stage 2 beyond the paper, sparse attention plus a local GNN branch.
 """
 
 from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter
@@ -23,6 +24,7 @@ from spexphormer.nn.layers import (
     TransformerLayer,
 )
 from spexphormer.nn.models import AttentionScoreEstimator, Exphormer, Spexphormer
+from spexphormer.nn.local_attention import LocalAttentionNet
 
 __all__ = [
     "edge_softmax",
@@ -45,4 +47,5 @@ __all__ = [
     "AttentionScoreEstimator",
     "Exphormer",
     "Spexphormer",
+    "LocalAttentionNet",
 ]

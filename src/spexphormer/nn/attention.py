@@ -275,7 +275,8 @@ class NeighbourAttention(_ExphormerAttentionBase):
 
     Shapes:
         - **x_src**: :math:`(n_{in}, D)`; **index**: :math:`(n_{out}, k)` rows of ``x_src``,
-          :math:`n_{out} \le n_{in}`; **edge_type**: :math:`(n_{out}, k)`
+          :math:`n_{out} \le n_{in}`; **edge_type**: :math:`(n_{out}, k)`; **mask** (optional,
+          bool): :math:`(n_{out}, k)`, the slots that take part in the softmax (default: all)
         - **output**: :math:`(n_{out}, D)`, or ``(out, alpha)`` with alpha
           :math:`(n_{out}, k, H)` if ``return_attention``.
 
@@ -288,6 +289,7 @@ class NeighbourAttention(_ExphormerAttentionBase):
         index: Tensor,
         edge_type: Tensor,
         return_attention: bool = False,
+        mask: Optional[Tensor] = None,
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         n_out, k = index.shape
         if n_out > x_src.size(0):
@@ -302,7 +304,7 @@ class NeighbourAttention(_ExphormerAttentionBase):
         bias = self.E2(edge_type).transpose(1, 2)  # E2: [n, k, H] -> [n, H, k]
         # One autograd function: the (n, k, H, dh) gathers are re-done in the backward pass
         # instead of being kept (they are most of a stage-2 step's memory otherwise).
-        out, alpha = neighbour_attention(qe, keys, vals, bias, index, edge_type, self.clamp)
+        out, alpha = neighbour_attention(qe, keys, vals, bias, index, edge_type, self.clamp, mask)
         out = out.reshape(n_out, self.dim)  # [n, D]
         if return_attention:
             return out, alpha.transpose(1, 2)  # [n, k, H]

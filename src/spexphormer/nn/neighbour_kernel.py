@@ -17,7 +17,9 @@ type :math:`t = \mathrm{type}_{is}`:
 
 where :math:`\tilde q_{i,t} = q_i \odot E1_t` is the query gated by each edge type (times
 :math:`1/\sqrt{d_h}` when the layer scales its logits; computed outside, :math:`n T D` floats)
-and :math:`b` the per-slot bias :math:`E2_t`.
+and :math:`b` the per-slot bias :math:`E2_t`. An optional boolean ``mask`` removes slots from the
+softmax (:math:`\alpha = 0` there; every row needs one slot kept): the padding slots of
+per-type sampled tables (:mod:`spexphormer.sampling.typed`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _logits(qe: Tensor, keys: Tensor, index: Tensor, pick: Tensor) -> Tensor:
 class _NeighbourAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, qe: Tensor, keys: Tensor, vals: Tensor, bias: Tensor, index: Tensor,
-                edge_type: Tensor, clamp: float) -> Tuple[Tensor, Tensor]:
+                edge_type: Tensor, clamp: float, mask: Tensor | None) -> Tuple[Tensor, Tensor]:
         n, k = index.shape
         H, d = keys.shape[1:]
         alpha = qe.new_empty(n, H, k)
@@ -51,7 +53,10 @@ class _NeighbourAttention(torch.autograd.Function):
             pick = edge_type[s:t].view(t - s, 1, 1, k).expand(t - s, H, 1, k)
             z = _logits(qe[s:t], keys, index[s:t], pick) + bias[s:t]  # [c, H, k]
             inside[s:t] = z.abs() <= clamp  # clamp passes the gradient only within [-c, c]
-            a = torch.softmax(z.clamp(-clamp, clamp), dim=-1)
+            z = z.clamp(-clamp, clamp)
+            if mask is not None:  # masked slots get alpha = 0, hence no gradient either
+                z = z.masked_fill(~mask[s:t].unsqueeze(1), float("-inf"))
+            a = torch.softmax(z, dim=-1)
             alpha[s:t] = a
             vv = vals.index_select(0, index[s:t].reshape(-1)).view(t - s, k, H, d)
             out[s:t] = torch.einsum("nhk,nkhd->nhd", a, vv)
@@ -84,11 +89,11 @@ class _NeighbourAttention(torch.autograd.Function):
             kk = keys.index_select(0, flat).view(c, k, H, d)
             grad_qe[s:t] = torch.einsum("nhtk,nkhd->nthd", grad_by_type, kk)
             grad_keys.index_add_(0, flat, torch.einsum("nhtk,nthd->nkhd", grad_by_type, qe[s:t]).reshape(c * k, H, d))
-        return grad_qe, grad_keys, grad_vals, grad_bias, None, None, None
+        return grad_qe, grad_keys, grad_vals, grad_bias, None, None, None, None
 
 
 def neighbour_attention(qe: Tensor, keys: Tensor, vals: Tensor, bias: Tensor, index: Tensor,
-                        edge_type: Tensor, clamp: float = 8.0) -> Tuple[Tensor, Tensor]:
+                        edge_type: Tensor, clamp: float = 8.0, mask: Tensor | None = None) -> Tuple[Tensor, Tensor]:
     r"""Fixed-degree multi-head attention that keeps no :math:`(n, k, H, d_h)` tensor for backward.
 
     Args:
@@ -99,11 +104,12 @@ def neighbour_attention(qe: Tensor, keys: Tensor, vals: Tensor, bias: Tensor, in
         index (LongTensor): source row of every slot.
         edge_type (LongTensor): edge type of every slot.
         clamp (float): logits are clamped to :math:`[-c, c]`.
+        mask (BoolTensor, optional): slots that take part in the softmax (default: all).
 
     Shapes:
         - **qe**: :math:`(n, T, H, d_h)`; **keys**, **vals**: :math:`(n_{in}, H, d_h)`
-        - **bias**: :math:`(n, H, k)`; **index**, **edge_type**: :math:`(n, k)`
+        - **bias**: :math:`(n, H, k)`; **index**, **edge_type**, **mask**: :math:`(n, k)`
         - **output**: ``(out, alpha)``: :math:`(n, H, d_h)` and :math:`(n, H, k)` (alpha carries
           no gradient)
     """
-    return _NeighbourAttention.apply(qe, keys, vals, bias, index, edge_type, float(clamp))
+    return _NeighbourAttention.apply(qe, keys, vals, bias, index, edge_type, float(clamp), mask)

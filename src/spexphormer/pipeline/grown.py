@@ -23,7 +23,8 @@ from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.errors import CheckpointError, DataError
 from spexphormer.graph import graph_fingerprint
-from spexphormer.nn import AttentionScoreEstimator, Exphormer, Spexphormer
+from spexphormer.nn import AttentionScoreEstimator, Exphormer
+from spexphormer.nn.wide import wide_model
 from spexphormer.pipeline.stage1 import augment_graph
 from spexphormer.pipeline.stage2 import predict_sampled
 from spexphormer.scores import Scores
@@ -111,7 +112,7 @@ def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str
         DataError: Features of another width or kind; node ids out of range.
     """
     kind, device = ckpt["kind"], torch.device(device)
-    if kind == "spexphormer" and not ckpt["meta"].get("estimator"):
+    if kind != "exphormer" and not ckpt["meta"].get("estimator"):
         raise CheckpointError("the checkpoint was trained on another graph and holds no estimator to score "
                               "a new one (retrain with this version, or give the training graph)")
     expected = ckpt["meta"].get("features") or {"width": ckpt["model_args"]["in_dim"]}
@@ -130,6 +131,6 @@ def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str
                                         temperature=est["temperature"], return_scores=True)
             scores = Scores(layer_scores.float().cpu(), graph,
                             graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
-            model = _load(Spexphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
+            model = _load(wide_model(kind), ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
             logits = predict_sampled(model, data, ids, scores, cfg, seed, device)
     return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}

@@ -13,7 +13,7 @@ from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.errors import CheckpointError, DataError
 from spexphormer.graph import describe_split, graph_fingerprint, same_split
-from spexphormer.nn import Exphormer, Spexphormer
+from spexphormer.nn import Exphormer, LocalAttentionNet, Spexphormer
 from spexphormer.pipeline.grown import is_new_graph, predict_grown
 from spexphormer.pipeline.stage1 import augment_graph, split_of
 from spexphormer.pipeline.stage2 import predict_sampled
@@ -21,7 +21,7 @@ from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint
 from spexphormer.utils.io import atomic_write
 
-MODELS = {"spexphormer": Spexphormer, "exphormer": Exphormer}
+MODELS = {"spexphormer": Spexphormer, "exphormer": Exphormer, "local-attention": LocalAttentionNet}
 
 
 def _graph_from(ckpt: dict, data: Data | None, data_root: str | None, trust_pickle: bool = False) -> Data:

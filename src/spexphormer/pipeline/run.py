@@ -129,7 +129,7 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
     """
     out, device = Path(out), torch.device(device)
     out.mkdir(parents=True, exist_ok=True)
-    results = _header(data, cfg, device, "spexphormer")
+    results = _header(data, cfg, device, cfg.stage2.model)
     scores, stage1 = obtain_scores(data, cfg, out, device, scores_path, progress, resume)
 
     def train(seed, log_path, state):
@@ -138,7 +138,7 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
 
     meta = {**_checkpoint_meta(data, scores.split), "scores_file": stage1["scores_file"],
             "estimator": read_estimator(stage1["scores_file"])}  # what predictions on a grown graph need
-    records = train_seeds("spexphormer", results["seeds"], data, cfg, out, device, train, scores.fingerprint, meta,
+    records = train_seeds(cfg.stage2.model, results["seeds"], data, cfg, out, device, train, scores.fingerprint, meta,
                           resume, extra=scores.scores)
     s = _summary(records)
     results.update({

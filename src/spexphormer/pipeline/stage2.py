@@ -18,6 +18,7 @@ from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.distributed import data_parallel as dp
 from spexphormer.nn import Spexphormer
+from spexphormer.nn.wide import wide_model
 from spexphormer.sampling import Batch, LayerSampler, SampledLayers, derive_seed, iterate_batches, receptive_field_warning
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
@@ -39,15 +40,19 @@ class Stage2Result:
 def wide_args(data: Data, cfg: Config) -> dict:
     """The wide model's constructor arguments: the data's sizes and ``cfg.stage2``."""
     s2, info = cfg.stage2, graph_info(data)
-    return dict(in_dim=data.num_features, out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden,
+    args = dict(in_dim=data.num_features, out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden,
                 heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm,
                 pre_layers=s2.pre_layers, scale_logits=s2.scale_logits)
+    if s2.model == "local-attention":
+        args.update(local=s2.local, branches=s2.branches, jk=s2.jk, input_dropout=s2.input_dropout)
+    return args
 
 
 def layer_sampler(scores: Scores, cfg: Config, seed: int) -> LayerSampler:
     """The sampler ``cfg.stage2`` asks for."""
     s2 = cfg.stage2
-    return LayerSampler(scores, s2.ks, s2.sampler, s2.keep_graph_edges, seed, s2.resample_every)
+    return LayerSampler(scores, s2.ks, s2.sampler, s2.keep_graph_edges, seed, s2.resample_every,
+                        graph_ks=s2.graph_ks or None, expander_ks=s2.expander_ks or None)
 
 
 def forward_batch(model: nn.Module, x: Tensor, batch: Batch, device: torch.device) -> Tensor:
@@ -93,7 +98,7 @@ def train_wide(
     split = {name: getattr(data, f"{name}_mask") & labelled(data.y) for name in ("train", "val", "test")}
     nodes = {name: mask.nonzero().view(-1) for name, mask in split.items()}
     eval_batch = s2.eval_batch_size or s2.batch_size
-    receptive_field_warning(s2.batch_size, s2.ks, data.num_nodes)
+    receptive_field_warning(s2.batch_size, s2.slots(), data.num_nodes)
     sampler = layer_sampler(scores, cfg, seed)
 
     def train_epoch(epoch: int, optimize) -> float:
@@ -115,10 +120,10 @@ def train_wide(
 
     with seeded(seed):  # one random stream: initialisation, then dropout and batch order
         args = wide_args(data, cfg)
-        model = Spexphormer(**args).to(device)
+        model = wide_model(s2.model)(**args).to(device)
         net = dp.wrap(model, device)  # DDP with synchronised norms under torchrun; else the model
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
                      s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress, state=state)
 
-    ratio = sum(s2.ks) / len(s2.ks) * data.num_nodes / scores.graph.num_edges
+    ratio = sum(s2.slots()) / len(s2.slots()) * data.num_nodes / scores.graph.num_edges
     return Stage2Result(result, model, args, ratio, sampler.seconds)

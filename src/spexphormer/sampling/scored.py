@@ -17,6 +17,7 @@ from spexphormer.graph import GRAPH_EDGE
 from spexphormer.sampling.batches import batch_builder
 from spexphormer.sampling.layers import SampledLayers, sample_layers
 from spexphormer.sampling.samplers import check_method
+from spexphormer.sampling.typed import sample_typed_layers
 from spexphormer.scores import Scores
 
 __all__ = ["GRAPH_PRIORITY", "LayerSampler", "layer_scores"]
@@ -49,16 +50,21 @@ class LayerSampler:
         seed (int, optional): Base seed; the sample of epoch :math:`t` is a pure function of
             ``(seed, t)``. (default: ``0``)
         resample_every (int, optional): Epochs that share one sample. (default: ``1``)
+        graph_ks, expander_ks (Sequence[int], optional): Per-type budgets per layer
+            (:func:`~spexphormer.sampling.typed.sample_typed_layers`: a self-loop, then graph and
+            expander slots); when given, they replace ``ks``. (default: ``None``)
     """
 
     def __init__(self, scores: Scores, ks: Sequence[int], method: str = "reservoir",
-                 keep_graph_edges: bool = False, seed: int = 0, resample_every: int = 1) -> None:
+                 keep_graph_edges: bool = False, seed: int = 0, resample_every: int = 1,
+                 graph_ks: Sequence[int] | None = None, expander_ks: Sequence[int] | None = None) -> None:
         check_method(method)
         if resample_every < 1:
             raise ValueError(f"resample_every must be >= 1, got {resample_every}")
         self.graph, self.ks, self.method, self.seed = scores.graph, list(ks), method, seed
         self.resample_every = resample_every
-        self.scores = layer_scores(scores, len(self.ks))
+        self.typed = (list(graph_ks), list(expander_ks)) if graph_ks is not None else None
+        self.scores = layer_scores(scores, len(graph_ks) if self.typed else len(self.ks))
         if keep_graph_edges:
             graph_edge = (scores.graph.edge_type == GRAPH_EDGE).to(self.scores.dtype)
             self.scores = self.scores + GRAPH_PRIORITY * graph_edge
@@ -70,8 +76,12 @@ class LayerSampler:
         """A fresh sample for ``epoch`` (the same for the same seed and epoch)."""
         tic = time.perf_counter()
         g = self.graph
-        layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
-                               seed=self.seed, epoch=epoch)
+        if self.typed:
+            layers = sample_typed_layers(g.ptr, g.src, g.edge_type, self.scores, *self.typed, self.method,
+                                         seed=self.seed, epoch=epoch)
+        else:
+            layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
+                                   seed=self.seed, epoch=epoch)
         batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
         self.seconds += time.perf_counter() - tic
         return layers

@@ -1,0 +1,121 @@
+"""Stage-2 working memory per training step: the local-attention model against the paper model.
+
+Each setting runs in a fresh process (one thread): load the graph and a scores file, sample the
+epoch's layer graphs, build the model and optimiser, then run ``--steps`` training steps (forward,
+backward, AdamW step) over mini-batches of the preset's batch size. Working memory per step is the
+peak RSS during the steps minus the RSS held before them (graph, scores, sampled tables, model);
+on CUDA the allocator's peak minus what was allocated before. Same batch size for every setting.
+
+    python benchmarks/memory_local.py --dataset minesweeper
+    python benchmarks/memory_local.py --dataset minesweeper --extra deep6="stage2.num_layers=6 ..."
+
+Prints a table and writes ``benchmarks/results/memory_local_<dataset>.json``. The scores file is
+the one ``benchmarks/accuracy.py --plan local`` (or ``search_local.py``) computed for the dataset;
+``--scores`` names another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA_ROOT, RESULTS, child_env, machine, python, save_json, table  # noqa: E402
+
+SETTINGS = {"spexphormer": ("spexphormer", []), "local-attention": ("local-attention", [])}
+
+
+def child(args) -> int:
+    import torch
+
+    from spexphormer.config import preset
+    from spexphormer.data import graph_info, load_graph
+    from spexphormer.graph import graph_fingerprint
+    from spexphormer.nn.wide import wide_model
+    from spexphormer.pipeline.stage2 import LayerSampler, wide_args
+    from spexphormer.sampling import iterate_batches
+    from spexphormer.scores import Scores
+    from spexphormer.train import task_loss
+    from spexphormer.utils.device import set_threads
+    from spexphormer.utils.memory import StageMeter
+
+    set_threads(1)
+    data = load_graph(dataset=args.dataset, root=args.data_root)
+    cfg = preset(args.dataset, args.model).override(args.set)
+    scores = Scores.load(args.scores, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
+    layers = LayerSampler(scores, cfg, seed=0).sample(0)
+    torch.manual_seed(0)
+    model = wide_model(cfg.stage2.model)(**wide_args(data, cfg))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.stage2.lr)
+    nodes = (data.train_mask & (data.y >= 0)).nonzero().view(-1)
+    steps, sizes = 0, []
+    with StageMeter("cpu") as meter:
+        while steps < args.steps:
+            for batch in iterate_batches(nodes, cfg.stage2.batch_size, layers, shuffle=True, seed=steps):
+                loss = task_loss(model(data.x[batch.nodes], batch.index, batch.edge_type), data.y[batch.core],
+                                 graph_info(data).task)
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                sizes.append(batch.sizes)
+                steps += 1
+                if steps == args.steps:
+                    break
+    print(json.dumps({"working_bytes": meter.working_bytes, "peak_bytes": meter.peak_memory_bytes,
+                      "seconds_per_step": meter.seconds / steps, "steps": steps, "batch_sizes": sizes[0],
+                      "batch_size": cfg.stage2.batch_size, "slots": list(cfg.stage2.slots()),
+                      "hidden": cfg.stage2.hidden, "num_layers": cfg.stage2.num_layers,
+                      "parameters": sum(p.numel() for p in model.parameters())}))
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
+    p.add_argument("--scores", default=None, help="scores file (default: the accuracy run's)")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--extra", action="append", default=[], metavar="NAME=OVERRIDES",
+                   help="another local-attention setting: space-separated section.key=value overrides")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--model", default="spexphormer", help=argparse.SUPPRESS)
+    p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args)
+    if args.scores is None:
+        found = sorted((RESULTS / "runs" / "accuracy_local" / args.dataset / "stage1").glob("scores-*.pt"))
+        if not found:
+            raise SystemExit("no scores file: run benchmarks/accuracy.py --plan local first, or give --scores")
+        args.scores = str(found[0])
+    settings = dict(SETTINGS)
+    for item in args.extra:
+        name, _, overrides = item.partition("=")
+        settings[name] = ("local-attention", overrides.split())
+    rows, out = [], {}
+    for name, (model, overrides) in settings.items():
+        cmd = [python(), __file__, "--child", "--dataset", args.dataset, "--data-root", args.data_root, "--scores",
+               args.scores, "--steps", str(args.steps), "--model", model] + sum((["--set", o] for o in overrides), [])
+        res = subprocess.run(cmd, env=child_env(1), capture_output=True, text=True, check=True)
+        out[name] = {**json.loads(res.stdout.strip().splitlines()[-1]), "model": model, "overrides": overrides}
+    base = out["spexphormer"]["working_bytes"]
+    for name, r in out.items():
+        r["working_ratio_to_spexphormer"] = r["working_bytes"] / base
+        rows.append({"setting": name, "layers": r["num_layers"], "width": r["hidden"],
+                     "slots per layer": ",".join(map(str, r["slots"])), "batch": f"{r['batch_size']:,}",
+                     "rows per layer": ",".join(map(str, r["batch_sizes"])),
+                     "working MiB per step": f"{r['working_bytes'] / 2**20:.0f}",
+                     "ratio": f"{r['working_ratio_to_spexphormer']:.2f}", "s/step": f"{r['seconds_per_step']:.2f}"})
+    print(table(rows, f"{args.dataset}: stage-2 working memory per training step ({args.steps} steps, 1 thread, "
+                      f"fresh process each)"))
+    save_json({"dataset": args.dataset, "steps": args.steps, "scores": args.scores, "settings": out,
+               "machine": machine()}, RESULTS / f"memory_local_{args.dataset}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

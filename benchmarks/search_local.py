@@ -1,0 +1,141 @@
+"""Validation-only search for the local-attention model's presets.
+
+For each dataset: stage 1 once with the dataset's preset (its scores file is cached under
+``--runs`` and reused), then every candidate configuration of ``GRID`` (overrides on top of the
+dataset's local-attention preset) for ``--seeds`` seeds and ``--epochs`` stage-2 epochs. The
+candidates are ranked by **validation** metric only (mean over seeds, at each run's best
+validation epoch); test numbers are recorded but never used to choose. The budget is printed and
+written: configurations × seeds × epochs.
+
+    python benchmarks/search_local.py --dataset minesweeper --seeds 1 --epochs 40
+    python benchmarks/search_local.py --dataset cora --configs base,gated,jk
+
+Writes ``benchmarks/results/search_local_<dataset>.json`` and prints a table. One thread, one
+process (seconds per epoch include each epoch's evaluation; memory is measured by
+``benchmarks/accuracy.py --plan local``, one fresh process per row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from statistics import mean, pstdev
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA_ROOT, RESULTS, machine, save_json, table  # noqa: E402
+
+#: Candidates per dataset: name -> overrides of the dataset's local-attention preset.
+COMMON = {
+    "base": [],
+    "sum": ["stage2.local=sum"],
+    "gated": ["stage2.local=gated"],
+    "jk": ["stage2.jk=true"],
+    "attention-only": ["stage2.branches=attention"],
+    "local-only": ["stage2.branches=local"],
+    "indrop": ["stage2.input_dropout=0.5"],
+    "sum-indrop": ["stage2.local=sum", "stage2.input_dropout=0.5"],
+}
+GRID = {
+    "minesweeper": {**COMMON,
+                    "wide64": ["stage2.hidden=64"],
+                    "deep6": ["stage2.num_layers=6", "stage2.graph_ks=8,8,8,8,8,8", "stage2.expander_ks=4,2,2,2,2,2"],
+                    "noexp": ["stage2.expander_ks=0,0,0,0"],
+                    "lr3": ["stage2.lr=0.003"],
+                    "sum-deep6": ["stage2.local=sum", "stage2.num_layers=6", "stage2.graph_ks=8,8,8,8,8,8",
+                                  "stage2.expander_ks=4,2,2,2,2,2"],
+                    "sum-jk": ["stage2.local=sum", "stage2.jk=true"],
+                    "sum-wide64": ["stage2.local=sum", "stage2.hidden=64"],
+                    "sum-local-deep8": ["stage2.local=sum", "stage2.branches=local", "stage2.num_layers=8",
+                                        "stage2.graph_ks=8,8,8,8,8,8,8,8", "stage2.expander_ks=0,0,0,0,0,0,0,0"]},
+    "tolokers": {**COMMON,
+                 "k16": ["stage2.graph_ks=16,16,16,16"],
+                 "pre0": ["stage2.pre_layers=0"],
+                 "drop05": ["stage2.dropout=0.5"],
+                 "sum-k16": ["stage2.local=sum", "stage2.graph_ks=16,16,16,16"]},
+    "actor": {**COMMON,
+              "drop07": ["stage2.dropout=0.7"],
+              "L2": ["stage2.num_layers=2", "stage2.graph_ks=8,8", "stage2.expander_ks=2,2"],
+              "L1": ["stage2.num_layers=1", "stage2.graph_ks=8", "stage2.expander_ks=2"],
+              "wide64": ["stage2.hidden=64"],
+              "sum-L2": ["stage2.local=sum", "stage2.num_layers=2", "stage2.graph_ks=8,8", "stage2.expander_ks=2,2"]},
+    "cora": {**COMMON,
+             "L3": ["stage2.num_layers=3", "stage2.graph_ks=10,10,10", "stage2.expander_ks=2,2,2"],
+             "drop07": ["stage2.dropout=0.7"],
+             "pre0": ["stage2.pre_layers=0"],
+             "lr3": ["stage2.lr=0.003"],
+             "sum-indrop-local": ["stage2.local=sum", "stage2.input_dropout=0.5", "stage2.branches=local"],
+             "sum-indrop-wd": ["stage2.local=sum", "stage2.input_dropout=0.5", "stage2.weight_decay=0.1"],
+             "sage-indrop-wd-L3": ["stage2.input_dropout=0.5", "stage2.weight_decay=0.1", "stage2.num_layers=3",
+                                   "stage2.graph_ks=10,10,10", "stage2.expander_ks=2,2,2"],
+             "sum-L3": ["stage2.local=sum", "stage2.num_layers=3", "stage2.graph_ks=10,10,10",
+                        "stage2.expander_ks=2,2,2"]},
+}
+
+
+def run_search(args) -> dict:
+    import torch
+
+    from spexphormer.config import preset
+    from spexphormer.data import graph_info, load_graph
+    from spexphormer.pipeline.run import obtain_scores
+    from spexphormer.pipeline.stage2 import train_wide
+    from spexphormer.utils.device import set_threads
+
+    set_threads(1)
+    data = load_graph(dataset=args.dataset, root=args.data_root, split_index=0)
+    base = preset(args.dataset, "local-attention").override(["run.threads=1", "run.device=cpu"])
+    runs = Path(args.runs) / args.dataset
+    runs.mkdir(parents=True, exist_ok=True)
+    scores, _ = obtain_scores(data, base, runs, torch.device("cpu"), progress=False)
+    grid = GRID[args.dataset]
+    names = [c.strip() for c in args.configs.split(",")] if args.configs else list(grid)
+    rows = []
+    for name in names:
+        cfg = base.override(grid[name] + [f"stage2.epochs={args.epochs}"])
+        vals, tests, secs = [], [], []
+        for seed in range(args.seeds):
+            tic = time.perf_counter()
+            res = train_wide(data, scores, cfg, seed=seed, progress=False)
+            vals.append(100 * res.fit.val), tests.append(100 * res.fit.test)
+            secs.append((time.perf_counter() - tic) / args.epochs)
+        rows.append({"config": name, "overrides": grid[name], "val_mean": mean(vals),
+                     "val_std": pstdev(vals) if len(vals) > 1 else 0.0, "val_per_seed": vals,
+                     "test_mean": mean(tests), "test_per_seed": tests, "seconds_per_epoch": mean(secs)})
+        print(f"{args.dataset} {name}: val {mean(vals):.2f} test {mean(tests):.2f} ({mean(secs):.2f} s/epoch)",
+              flush=True)
+    best = max(rows, key=lambda r: r["val_mean"])
+    info = graph_info(data)
+    return {"dataset": args.dataset, "metric": info.metric, "split": info.split,
+            "budget": {"configurations": len(rows), "seeds": args.seeds, "epochs": args.epochs,
+                       "runs": len(rows) * args.seeds, "epochs_total": len(rows) * args.seeds * args.epochs},
+            "selection": "highest mean validation metric; test recorded, never used to choose",
+            "base": base.stage2.__dict__ | {"ks": list(base.stage2.ks)}, "rows": rows, "best": best["config"],
+            "machine": machine(), "threads": 1}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, choices=sorted(GRID))
+    p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
+    p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (default 1)")
+    p.add_argument("--epochs", type=int, default=40, help="stage-2 epochs per run (default 40)")
+    p.add_argument("--configs", default=None, help="comma-separated subset of the dataset's candidates")
+    p.add_argument("--runs", default=str(RESULTS / "runs" / "search_local"), help="stage-1 cache folder")
+    p.add_argument("--out", default=None, help="JSON path (default results/search_local_<dataset>.json)")
+    args = p.parse_args(argv)
+    result = run_search(args)
+    b = result["budget"]
+    title = (f"{args.dataset} ({result['split']}, {result['metric']}): {b['configurations']} configurations × "
+             f"{b['seeds']} seeds × {b['epochs']} epochs, ranked by validation; best: {result['best']}")
+    print(table([{"config": r["config"], "val %": f"{r['val_mean']:.2f} ± {r['val_std']:.2f}",
+                  "test %": f"{r['test_mean']:.2f}", "s/epoch": f"{r['seconds_per_epoch']:.2f}"}
+                 for r in sorted(result["rows"], key=lambda r: -r["val_mean"])], title))
+    save_json(result, Path(args.out) if args.out else RESULTS / f"search_local_{args.dataset}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
