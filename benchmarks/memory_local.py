@@ -35,7 +35,7 @@ def child(args) -> int:
     from spexphormer.data import graph_info, load_graph
     from spexphormer.graph import graph_fingerprint
     from spexphormer.nn.wide import wide_model
-    from spexphormer.pipeline.stage2 import LayerSampler, wide_args
+    from spexphormer.pipeline.stage2 import layer_sampler, wide_args
     from spexphormer.sampling import iterate_batches
     from spexphormer.scores import Scores
     from spexphormer.train import task_loss
@@ -46,7 +46,7 @@ def child(args) -> int:
     data = load_graph(dataset=args.dataset, root=args.data_root)
     cfg = preset(args.dataset, args.model).override(args.set)
     scores = Scores.load(args.scores, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
-    layers = LayerSampler(scores, cfg, seed=0).sample(0)
+    layers = layer_sampler(scores, cfg, seed=0).sample(0)
     torch.manual_seed(0)
     model = wide_model(cfg.stage2.model)(**wide_args(data, cfg))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.stage2.lr)
