@@ -1,6 +1,6 @@
 """Accuracy benchmark: Spexphormer vs its estimator, full-batch Exphormer and the ablations.
 
-Datasets cora, actor, minesweeper, tolokers with their presets (``spexphormer.config.preset``).
+Datasets cora, actor, minesweeper, tolokers with their presets (``spexphormer.presets.preset``).
 Rows per dataset:
 
 * ``Spexphormer``      the library's ``spexphormer.pipeline.run`` (reservoir sampler), several seeds
@@ -116,7 +116,7 @@ LOCAL_PLAN = {
 def child(args) -> int:
     import torch
 
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.data import graph_info, load_graph
     from spexphormer.pipeline.run import obtain_scores, run, run_exphormer
     from spexphormer.utils.device import resolve_device, set_threads
@@ -157,7 +157,7 @@ def child(args) -> int:
 
 def build_jobs(plan: dict, args, runs: Path) -> tuple[list[Job], dict]:
     """Jobs and, per dataset, what each row will read."""
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
 
     jobs, layout = [], {}
     base = [python(), str(Path(__file__).resolve()), "--data-root", args.data_root, "--device", args.device]

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default=None)
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args(argv)
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
 
     if args.quick:
         args.epochs, args.batch_sizes = 2, "2000,100000"

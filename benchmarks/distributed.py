@@ -47,7 +47,7 @@ CONFIGS = [("1 process x 1 thread", 1, 1), ("1 process x 2 threads", 1, 2), ("2 
 def worker(args) -> None:
     """One measured stage-2 run (a rank when launched with --nproc); rank 0 writes the record."""
     import torch
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.data import load_graph
     from spexphormer.distributed import COMM, init_from_env, shutdown, world
     from spexphormer.distributed.world import local_rank_zero_first

@@ -7,7 +7,7 @@ Graphs (``spexphormer.data.planted_partition``, random 60/20/20 split, seed 0):
 * ``planted``   ``--nodes N`` nodes, degree 20, 128 features, 5 classes (3M by default).
 
 Every size runs in its own child process (1 thread for PyTorch and numba), with the preset the
-library picks by graph size (``spexphormer.config.preset_for_size``: 2 layers on large graphs,
+library picks by graph size (``spexphormer.presets.preset_for_size``: 2 layers on large graphs,
 as the paper does): augment the graph, stage 1 (the estimator, full batch, fused CSR kernels)
 for ``--stage1-epochs`` epochs (seconds per epoch as ``fit`` counts them: training step +
 evaluation forward), then stage 2: sample the layers, one training epoch of mini-batches, and
@@ -89,7 +89,7 @@ def child_pipeline(args) -> dict:
     """Both stages on one graph."""
     import torch
 
-    from spexphormer.config import preset_for_size
+    from spexphormer.presets import preset_for_size
     from spexphormer.pipeline.stage1 import augment_graph, estimate
     from spexphormer.pipeline.stage2 import train_wide
     from spexphormer.utils.memory import StageMeter, current_rss
@@ -198,7 +198,7 @@ def child_stage1(args) -> dict:
     """Stage 1 alone with one kernel (``--kernel edge_list|csr``)."""
     import torch
 
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.pipeline.stage1 import augment_graph, estimate
     from spexphormer.utils.memory import StageMeter, current_rss, peak_rss
 
@@ -225,7 +225,7 @@ def child_accuracy(args) -> dict:
     """Stage 1 on a named dataset with its preset, with one kernel: the scores' source of truth."""
     import torch
 
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.data import graph_info, load_graph
     from spexphormer.pipeline.stage1 import estimate
 
@@ -250,7 +250,7 @@ def child_kernel(args) -> dict:
     import numpy as np
     import torch
 
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.nn import ScoreAttention
     from spexphormer.nn.csr_attention import CSRGraph
     from spexphormer.pipeline.stage1 import augment_graph
@@ -331,7 +331,7 @@ def _cache_perfect(csr):
 
 
 def child_exphormer(args) -> dict:
-    from spexphormer.config import preset_for_size
+    from spexphormer.presets import preset_for_size
     from spexphormer.pipeline.exphormer import train_exphormer
     from spexphormer.pipeline.stage1 import augment_graph
     from spexphormer.utils.memory import StageMeter

@@ -31,7 +31,7 @@ SETTINGS = {"spexphormer": ("spexphormer", []), "local-attention": ("local-atten
 def child(args) -> int:
     import torch
 
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.data import graph_info, load_graph
     from spexphormer.graph import graph_fingerprint
     from spexphormer.nn.wide import wide_model

@@ -58,7 +58,7 @@ def child(args) -> int:
     import numpy as np
     import torch
 
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.utils.device import set_threads
     from spexphormer.utils.memory import StageMeter, current_rss
 

@@ -77,7 +77,7 @@ GRID = {
 def run_search(args) -> dict:
     import torch
 
-    from spexphormer.config import preset
+    from spexphormer.presets import preset
     from spexphormer.data import graph_info, load_graph
     from spexphormer.pipeline.run import obtain_scores
     from spexphormer.pipeline.stage2 import train_wide

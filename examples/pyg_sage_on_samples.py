@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch_geometric.nn import SAGEConv
 from torch_geometric.utils import trim_to_layer
 
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.data import graph_info, load_graph
 from spexphormer.pipeline import estimate
 from spexphormer.sampling import LayerSampler

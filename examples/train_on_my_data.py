@@ -6,7 +6,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import stochastic_blockmodel_graph
 
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.data import from_pyg
 from spexphormer.pipeline import results_table, run
 

@@ -20,7 +20,7 @@ RANK = {
     "scores": 4, "train": 4,
     "sampling": 5,
     "distributed": 6, "config": 6,
-    "pipeline": 7, "config_files": 7,
+    "presets": 7, "pipeline": 7, "config_files": 7,
     "analysis": 8,
     "cli": 9,
     "__main__": 10,

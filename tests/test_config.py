@@ -1,6 +1,7 @@
 import pytest
 
-from spexphormer.config import PRESETS, Config, preset
+from spexphormer.config import Config
+from spexphormer.presets import PRESETS, preset
 from spexphormer.errors import ConfigError
 
 

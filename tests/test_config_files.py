@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from spexphormer.cli import main
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.config_files import apply_config_file, dump_config, read_config_file
 from spexphormer.errors import ConfigError
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from spexphormer.cli import main
-from spexphormer.config import LOCAL_PRESETS, PRESETS, preset
+from spexphormer.presets import LOCAL_PRESETS, PRESETS, preset
 from spexphormer.errors import ConfigError
 from tests.helpers import FAST, write_graph_file
 

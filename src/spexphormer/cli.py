@@ -153,7 +153,7 @@ def _load_graph(args, split_index: int, required: bool = True):
 
 def _config(args):
     """Preset (of --preset, else of --dataset) + --config file + --set overrides + flags."""
-    from spexphormer.config import PRESETS, preset
+    from spexphormer.presets import PRESETS, preset
     from spexphormer.config_files import apply_config_file
     from spexphormer.errors import ConfigError
     from spexphormer.distributed.world import default_threads

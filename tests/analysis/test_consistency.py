@@ -5,7 +5,7 @@ import json
 import pytest
 
 from spexphormer.analysis.consistency import consistency_table, run_consistency
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.errors import ConfigError
 from tests.helpers import make_toy_graph
 

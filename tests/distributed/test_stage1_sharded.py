@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.pipeline.stage1 import augment_graph, estimate, estimator_args
 from spexphormer.train import task_loss

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.pipeline import estimate, train_wide
 from spexphormer.data import GraphInfo
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.errors import ConfigError, ScoresMismatch
 from spexphormer.pipeline import estimate, run, train_exphormer
 from spexphormer.pipeline.predict import predict, write_predictions

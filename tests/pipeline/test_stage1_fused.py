@@ -2,7 +2,7 @@
 
 import torch
 
-from spexphormer.config import LARGE_GRAPH_NODES, PRESETS, preset, preset_for_size
+from spexphormer.presets import LARGE_GRAPH_NODES, PRESETS, preset, preset_for_size
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.pipeline.stage1 import augment_graph, estimate, estimator_args

@@ -6,7 +6,7 @@ import torch
 import torch_geometric.transforms as T
 from torch_geometric.data import Data
 
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.graph import EXPANDER_EDGE, GRAPH_EDGE, SELF_LOOP, ExpanderAugment
 from spexphormer.pipeline.stage1 import augment_graph
 

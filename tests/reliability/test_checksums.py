@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spexphormer.cli import main
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.errors import CheckpointError, ScoresMismatch
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint

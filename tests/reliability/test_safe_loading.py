@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spexphormer.cli import main
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.data import load_graph
 from spexphormer.errors import DataError
 from spexphormer.pipeline.predict import predict

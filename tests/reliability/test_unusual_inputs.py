@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spexphormer.cli import main
-from spexphormer.config import preset
+from spexphormer.presets import preset
 from spexphormer.data import load_graph
 from spexphormer.data.validate import check_split
 from spexphormer.errors import DataError

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import torch
 from torch import Tensor
 
 from spexphormer.sampling.rng import derive_seed

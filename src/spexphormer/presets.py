@@ -1,0 +1,146 @@
+"""The presets: one typed :class:`~spexphormer.config.Config` per dataset and model, written with
+keywords, and the choice of a preset for a graph of your own by its size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from spexphormer.config import (MODELS, Config, GraphConfig, Stage1Config, Stage2Config, replace_section,
+                                validate)
+from spexphormer.errors import ConfigError
+
+__all__ = ["PRESETS", "LOCAL_PRESETS", "DEFAULT_PRESET", "LOCAL_DEFAULT_PRESET", "LARGE_GRAPH_NODES",
+           "LARGE_GRAPH_PRESET", "preset", "preset_for_size"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets: the hyper-parameters released with the authors' code (docs/method.md has the table).
+# Keys are the dataset registry's names. Unlisted fields keep the dataclass defaults above.
+# ---------------------------------------------------------------------------------------------
+
+def _preset(graph: dict | None = None, **sections: dict) -> Config:
+    return validate(Config(graph=GraphConfig(**(graph or {})), stage1=Stage1Config(**sections["stage1"]),
+                           stage2=Stage2Config(**sections["stage2"])))
+
+
+PRESETS: dict[str, Config] = {
+    "actor": _preset(
+        stage1=dict(temp_wait=20),
+        stage2=dict(num_layers=3, hidden=32, heads=4, ks=(2, 2, 2), dropout=0.5, lr=0.01, epochs=100,
+                    batch_size=10_000, pre_layers=1)),
+    "minesweeper": _preset(
+        stage1=dict(),
+        stage2=dict(num_layers=4, hidden=32, heads=4, ks=(12, 5, 5, 5), dropout=0.2, lr=0.01, epochs=80,
+                    batch_size=100_000, pre_layers=0)),
+    "tolokers": _preset(
+        stage1=dict(temp_ratio=1.0),
+        stage2=dict(num_layers=4, hidden=32, heads=4, ks=(12, 10, 10, 10), dropout=0.25, lr=0.01, epochs=200,
+                    batch_size=100_000, pre_layers=1)),
+    "computer": _preset(
+        stage1=dict(epochs=200),
+        stage2=dict(num_layers=4, hidden=80, heads=2, ks=(5, 5, 5, 5), dropout=0.5, lr=0.001, epochs=150,
+                    batch_size=100_000, pre_layers=1)),
+    "cs": _preset(
+        stage1=dict(epochs=200),
+        stage2=dict(num_layers=4, hidden=64, heads=2, ks=(5, 5, 5, 5), dropout=0.4, lr=0.002, epochs=120,
+                    batch_size=100_000, pre_layers=1)),
+    "physics": _preset(
+        stage1=dict(epochs=200),
+        stage2=dict(num_layers=4, hidden=64, heads=2, ks=(5, 5, 5, 5), dropout=0.4, lr=0.001, epochs=80,
+                    batch_size=100_000, pre_layers=0)),
+    "photo": _preset(
+        stage1=dict(lr=0.1, temp_ratio=0.95, temp_wait=20),
+        stage2=dict(num_layers=4, hidden=56, heads=2, ks=(5, 5, 5, 5), dropout=0.5, lr=0.01, epochs=100,
+                    batch_size=10_000, pre_layers=1)),
+    "amazon2m": _preset(
+        stage1=dict(num_layers=2, epochs=200, temp_wait=20, norm="batch"),
+        stage2=dict(num_layers=2, hidden=128, heads=1, ks=(10, 10), dropout=0.2, lr=0.001, epochs=200,
+                    batch_size=1_000, pre_layers=1)),
+    "pokec": _preset(
+        graph=dict(exp_deg=5),
+        stage1=dict(num_layers=2, hidden=8, epochs=150, temp_ratio=0.95, temp_wait=10),
+        stage2=dict(num_layers=2, hidden=64, heads=1, ks=(20, 20), dropout=0.2, lr=0.001, epochs=300,
+                    batch_size=500, pre_layers=2)),
+    "ogbn-proteins": _preset(
+        graph=dict(exp_deg=100),
+        stage1=dict(num_layers=2, hidden=8, epochs=200, temp_wait=20),
+        stage2=dict(num_layers=2, hidden=64, heads=1, ks=(50, 30), dropout=0.1, lr=0.005, epochs=200,
+                    batch_size=256, pre_layers=1)),
+    # Not in the paper's tables: the Actor-like setting, a sensible start for citation graphs.
+    "cora": _preset(
+        stage1=dict(temp_wait=20),
+        stage2=dict(num_layers=3, hidden=32, heads=4, ks=(5, 5, 5), dropout=0.5, lr=0.01, epochs=100,
+                    batch_size=10_000, pre_layers=1)),
+    "ogbn-arxiv": _preset(
+        stage1=dict(num_layers=2, hidden=8, epochs=200, temp_wait=20),
+        stage2=dict(num_layers=2, hidden=64, heads=2, ks=(10, 10), dropout=0.2, lr=0.001, epochs=200,
+                    batch_size=10_000, pre_layers=1)),
+}
+# The Actor protocol of the authors' code shares Actor's hyper-parameters.
+PRESETS["actor-reference"] = PRESETS["actor"]
+
+# Bring-your-own graphs and synthetic graphs: the Minesweeper setting (4 layers, width 32, 4 heads).
+DEFAULT_PRESET = "minesweeper"
+
+
+#: From this many nodes on, a graph of your own gets the large-graph preset: 2 layers, as the
+#: paper uses on its largest graphs (Amazon2M, Pokec).
+LARGE_GRAPH_NODES = 1_000_000
+LARGE_GRAPH_PRESET = "amazon2m"
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets of the local-attention model (ours, not the paper's): the dataset's graph and stage-1
+# settings (so one scores file serves both models), and a stage 2 tuned on validation
+# (benchmarks/search_local.py; the README gives the search and its budget).
+# ---------------------------------------------------------------------------------------------
+
+def _local(dataset: str, **stage2) -> Config:
+    base = PRESETS[dataset]
+    slots = tuple(1 + g + x for g, x in zip(stage2["graph_ks"], stage2["expander_ks"]))  # ks shows the widths
+    return validate(replace(base, stage2=replace(base.stage2, model="local-attention", ks=slots, **stage2)))
+
+
+LOCAL_PRESETS: dict[str, Config] = {
+    # Searched on validation (benchmarks/results/search_local_<dataset>.json; README "Models").
+    "minesweeper": _local("minesweeper", num_layers=4, hidden=32, heads=4, graph_ks=(8, 8, 8, 8),
+                          expander_ks=(4, 2, 2, 2), dropout=0.2, lr=0.01, epochs=80, pre_layers=0, local="sum"),
+    # 80 of the paper preset's 200 epochs: the time a 5-seed run could take here.
+    "tolokers": _local("tolokers", num_layers=4, hidden=32, heads=4, graph_ks=(8, 8, 8, 8),
+                       expander_ks=(4, 4, 4, 4), dropout=0.25, lr=0.01, epochs=80, local="sum"),
+    "actor": _local("actor", num_layers=3, hidden=32, heads=4, graph_ks=(8, 8, 8), expander_ks=(2, 2, 2),
+                    dropout=0.5, lr=0.01, epochs=100, local="sage", input_dropout=0.5),
+    "cora": _local("cora", num_layers=2, hidden=64, heads=4, graph_ks=(10, 10), expander_ks=(2, 2), dropout=0.5,
+                   lr=0.01, epochs=100, local="sage", input_dropout=0.5),
+}
+LOCAL_PRESETS["actor-reference"] = _local("actor-reference", **{
+    f.name: getattr(LOCAL_PRESETS["actor"].stage2, f.name) for f in fields(Stage2Config) if f.name not in ("model", "ks")})
+# Graphs of your own with --model local-attention (graph and stage 1 as the paper's default).
+LOCAL_DEFAULT_PRESET = "cora"
+
+
+def preset_for_size(num_nodes: int, model: str = "spexphormer") -> Config:
+    """The preset for a graph of your own, chosen by its size (a fresh copy)."""
+    if model != "spexphormer" and num_nodes < LARGE_GRAPH_NODES:
+        return preset(None, model)
+    return replace_section(preset(LARGE_GRAPH_PRESET if num_nodes >= LARGE_GRAPH_NODES else DEFAULT_PRESET),
+                           "stage2", model=model)
+
+
+def preset(name: str | None, model: str = "spexphormer") -> Config:
+    """The preset of a named dataset for ``model``, or the default one for other graphs (a fresh copy).
+
+    A dataset without a local-attention preset of its own gets its paper preset's graph and stage 1
+    and the default local-attention stage 2.
+    """
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; models: {', '.join(MODELS)}")
+    if model == "spexphormer":
+        base = PRESETS.get(name or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+    elif name in LOCAL_PRESETS:
+        base = LOCAL_PRESETS[name]
+    else:
+        paper = PRESETS.get(name or DEFAULT_PRESET, PRESETS[DEFAULT_PRESET])
+        base = replace(paper, stage2=LOCAL_PRESETS[LOCAL_DEFAULT_PRESET].stage2)
+    return Config.from_dict(base.to_dict())
