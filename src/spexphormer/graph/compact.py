@@ -6,15 +6,17 @@ through views of these arrays (the fused CSR kernels, the stage-2 sampler); the 
 attention layers widen indices to int64 themselves, where PyTorch's scatter kernels need it.
 
 :func:`group_edges` is the stable counting sort by destination that builds the compact graph
-without an int64 permutation of all edges (:math:`O(E + N)`, serial: it runs once per graph).
+without an int64 permutation of all edges (:math:`O(E + N)`; the counting pass is the shared
+:func:`~spexphormer.graph.csr.bucket_offsets`, the fill is serial: it runs once per graph).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
+
+from spexphormer.graph.csr import bucket_offsets, num_parts
 
 __all__ = ["index_dtype", "type_dtype", "narrow_indices", "narrow_types", "group_edges", "destinations"]
 
@@ -42,13 +44,9 @@ def narrow_types(edge_type: Tensor, num_types: int) -> Tensor:
 
 
 @njit(cache=True)
-def _group(src, dst, types, num_nodes, out_src, out_type):
+def _fill_grouped(src, dst, types, ptr, out_src, out_type):
+    """Each edge's source and type at its destination's next free position (stable)."""
     num_edges = dst.shape[0]
-    ptr = np.zeros(num_nodes + 1, np.int64)
-    for e in range(num_edges):
-        ptr[dst[e] + 1] += 1
-    for v in range(num_nodes):
-        ptr[v + 1] += ptr[v]
     fill = ptr[:-1].copy()
     for e in range(num_edges):
         v = dst[e]
@@ -56,7 +54,6 @@ def _group(src, dst, types, num_nodes, out_src, out_type):
         out_src[p] = src[e]
         out_type[p] = types[e]
         fill[v] = p + 1
-    return ptr
 
 
 @njit(cache=True)
@@ -96,8 +93,9 @@ def group_edges(src: Tensor, dst: Tensor, edge_type: Tensor, num_nodes: int,
     if out_src.shape != src.shape or out_src.dtype != src.dtype or not out_src.is_contiguous():
         raise ValueError("out_src must be a contiguous tensor of src's shape and dtype")
     out_type = torch.empty_like(edge_type)
-    ptr = _group(src.detach().cpu().contiguous().numpy(), d, edge_type.detach().cpu().contiguous().numpy(),
-                 int(num_nodes), out_src.numpy(), out_type.numpy())
+    ptr, _ = bucket_offsets(d, int(num_nodes), num_parts(num_nodes))
+    _fill_grouped(src.detach().cpu().contiguous().numpy(), d, edge_type.detach().cpu().contiguous().numpy(), ptr,
+                  out_src.numpy(), out_type.numpy())
     return out_src, out_type, torch.from_numpy(ptr)
 
 

@@ -24,22 +24,37 @@ from torch import Tensor
 __all__ = ["group_by_destination", "gather_edges"]
 
 
+def num_parts(num_buckets: int) -> int:
+    """How many key ranges the parallel counting passes split ``num_buckets`` keys into."""
+    return max(1, min(numba.get_num_threads(), max(int(num_buckets), 1)))
+
+
 @njit(parallel=True, cache=True)
-def _counting_sort(dst, num_nodes, parts):
-    """Stable counting sort of ``dst``; part ``p`` owns the destinations of one node range."""
-    num_edges = dst.shape[0]
+def bucket_offsets(keys, num_buckets, parts):
+    """The counting pass of every stable counting sort here: CSR offsets ``ptr`` with
+    ``ptr[b + 1] - ptr[b]`` keys equal to ``b``, and the ``bounds`` of the ``parts`` key ranges
+    (part ``p`` counts the keys in ``bounds[p]:bounds[p+1]``: no atomics, no per-thread copies).
+    The fill passes (:func:`_fill_permutation`, :func:`~spexphormer.graph.compact.group_edges`,
+    :func:`~spexphormer.nn.csr_kernels.fill_by_source`) place each key at ``ptr[key]`` onwards."""
     bounds = np.empty(parts + 1, np.int64)
     for p in range(parts + 1):
-        bounds[p] = (num_nodes * p) // parts
-    ptr = np.zeros(num_nodes + 1, np.int64)
+        bounds[p] = (num_buckets * p) // parts
+    ptr = np.zeros(num_buckets + 1, np.int64)
     for p in prange(parts):
         lo, hi = bounds[p], bounds[p + 1]
-        for i in range(num_edges):
-            d = dst[i]
-            if lo <= d < hi:
-                ptr[d + 1] += 1
-    for v in range(num_nodes):
-        ptr[v + 1] += ptr[v]
+        for i in range(keys.shape[0]):
+            k = keys[i]
+            if lo <= k < hi:
+                ptr[k + 1] += 1
+    for b in range(num_buckets):
+        ptr[b + 1] += ptr[b]
+    return ptr, bounds
+
+
+@njit(parallel=True, cache=True)
+def _fill_permutation(dst, ptr, bounds):
+    """The stable permutation that groups ``dst`` as ``ptr`` says (part ``p`` owns one node range)."""
+    parts, num_edges = bounds.shape[0] - 1, dst.shape[0]
     fill = ptr[:-1].copy()
     perm = np.empty(num_edges, np.int64)
     for p in prange(parts):
@@ -49,7 +64,7 @@ def _counting_sort(dst, num_nodes, parts):
             if lo <= d < hi:
                 perm[fill[d]] = i
                 fill[d] += 1
-    return perm, ptr
+    return perm
 
 
 def group_by_destination(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
@@ -88,9 +103,8 @@ def group_by_destination(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Te
             f"edge_index has destinations outside [0, {num_nodes}): "
             f"min {dst.min()}, max {dst.max()}"
         )
-    parts = max(1, min(numba.get_num_threads(), max(num_nodes, 1)))
-    perm, ptr = _counting_sort(dst, num_nodes, parts)
-    return torch.from_numpy(perm), torch.from_numpy(ptr)
+    ptr, bounds = bucket_offsets(dst, num_nodes, num_parts(num_nodes))
+    return torch.from_numpy(_fill_permutation(dst, ptr, bounds)), torch.from_numpy(ptr)
 
 
 def gather_edges(values: Tensor, perm: Tensor) -> Tensor:

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
+from spexphormer.graph.csr import bucket_offsets, num_parts
 from spexphormer.nn import csr_kernels as K
 
 __all__ = ["CSRGraph", "csr_score_attention", "supports"]
@@ -108,9 +108,9 @@ class CSRGraph:
             raise ValueError(f"edge sources must lie in [0, {n})")
         types = np.ascontiguousarray(types, dtype=np.int8 if num_types <= 127 else np.int32)
         # The same edges grouped by source (stable), written straight into compact arrays.
-        src_ptr, src_dst, src_type = np.zeros(n + 1, np.int64), np.empty(E, idx), np.empty(E, types.dtype)
-        K.group_by_source(ptr_np, src, types, max(1, min(numba.get_num_threads(), max(n, 1))),
-                          src_ptr, src_dst, src_type)
+        src_ptr, bounds = bucket_offsets(src, n, num_parts(n))
+        src_dst, src_type = np.empty(E, idx), np.empty(E, types.dtype)
+        K.fill_by_source(ptr_np, src, types, src_ptr, bounds, src_dst, src_type)
         return cls(ptr_np, src, types, src_ptr, src_dst, src_type, num_types)
 
     @classmethod

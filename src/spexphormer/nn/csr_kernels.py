@@ -183,22 +183,12 @@ def _backward_src_node(j, lo, hi, base, rec, src_type, kv, scale, bias, inv_temp
 
 
 @njit(parallel=True, cache=True)
-def group_by_source(ptr, src, etype, parts, src_ptr, src_dst, src_type):
-    """The destination-grouped edges regrouped by source, stably: fills ``src_ptr`` (N + 1, zeros
-    on entry), ``src_dst`` and ``src_type`` (E). Part ``p`` owns the sources of one node range;
+def fill_by_source(ptr, src, etype, src_ptr, bounds, src_dst, src_type):
+    """The destination-grouped edges regrouped by source, stably, into ``src_dst`` and
+    ``src_type`` (E), given the source offsets ``src_ptr`` and part ``bounds`` of
+    :func:`spexphormer.graph.csr.bucket_offsets`. Part ``p`` owns the sources of one node range;
     no int64 permutation of the edges is made."""
-    n, num_edges = ptr.shape[0] - 1, src.shape[0]
-    bounds = np.empty(parts + 1, np.int64)
-    for p in range(parts + 1):
-        bounds[p] = (n * p) // parts
-    for p in prange(parts):
-        lo, hi = bounds[p], bounds[p + 1]
-        for e in range(num_edges):
-            j = src[e]
-            if lo <= j < hi:
-                src_ptr[j + 1] += 1
-    for j in range(n):
-        src_ptr[j + 1] += src_ptr[j]
+    n, parts = ptr.shape[0] - 1, bounds.shape[0] - 1
     fill = src_ptr[:-1].copy()
     for p in prange(parts):
         lo, hi = bounds[p], bounds[p + 1]
