@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torch_geometric.data import Data
 
 from spexphormer.config import Config
@@ -121,16 +122,26 @@ def estimate(
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, layer_scores = model(x, edge_index, edge_type, temperature=t_export, return_scores=True, csr=csr)
+    scores = exported_scores(data, cfg, graph, layer_scores.float().cpu(), fingerprint, t_export, result, out)
+    return Stage1Result(scores, result, model)
+
+
+def exported_scores(data: Data, cfg: Config, graph: AugmentedGraph, layer_scores: Tensor, fingerprint: str,
+                    temperature: float, result: FitResult, out: str | os.PathLike | None = None,
+                    **metrics) -> Scores:
+    """The estimator's scores with what they were made from (graph, split, stage-1 config, export
+    temperature, metrics), saved atomically to ``out`` when given. Shapes: layer_scores [L, E]."""
     scores = Scores(
-        scores=layer_scores.float().cpu(),
+        scores=layer_scores,
         graph=graph,
         fingerprint=fingerprint,
         split=split_of(data),
         config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
         config_key=cfg.stage1_key(),
-        temperature=t_export,
-        metrics={"metric": info.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch},
+        temperature=temperature,
+        metrics={"metric": graph_info(data).metric, "val": result.val, "test": result.test,
+                 "best_epoch": result.best_epoch, **metrics},
     )
     if out is not None:
         scores.save(Path(out))
-    return Stage1Result(scores, result, model)
+    return scores

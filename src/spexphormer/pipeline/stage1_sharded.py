@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -39,8 +38,8 @@ from spexphormer.graph import AugmentedGraph, graph_fingerprint
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
-from spexphormer.pipeline.stage1 import Stage1Result, augment_graph, estimator_args, export_temperature, split_of
-from spexphormer.scores import Scores
+from spexphormer.pipeline.stage1 import (Stage1Result, augment_graph, estimator_args, export_temperature,
+                                         exported_scores)
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
 from spexphormer.utils.seed import seeded
@@ -171,14 +170,6 @@ def estimate_sharded(
     with torch.no_grad():
         _, local_scores = sharded(x, t_export, return_scores=True)  # [L, E_r]
     layer_scores = all_gather_rows(local_scores.t().contiguous().cpu()).t().contiguous()  # [L, E], edge order
-    scores = Scores(
-        scores=layer_scores, graph=graph,
-        fingerprint=graph_fingerprint(data.edge_index, data.num_nodes, data.num_features),
-        split=split_of(data), config={"graph": cfg.to_dict()["graph"], "stage1": cfg.to_dict()["stage1"]},
-        config_key=cfg.stage1_key(), temperature=t_export,
-        metrics={"metric": info.metric, "val": result.val, "test": result.test, "best_epoch": result.best_epoch,
-                 "world_size": w.size},
-    )
-    if out is not None:
-        scores.save(Path(out))
+    fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
+    scores = exported_scores(data, cfg, graph, layer_scores, fingerprint, t_export, result, out, world_size=w.size)
     return Stage1Result(scores, result, model)
