@@ -49,7 +49,14 @@ def test_local_aggregation_matches_the_edge_by_edge_formula(kind):
     torch.manual_seed(0)
     h, index, etype = _table()
     agg = LocalAggregation(8, kind).double()
-    torch.testing.assert_close(agg(h, index, etype), _reference_local(agg, h, index, etype))
+    h.requires_grad_(True)
+    out, ref = agg(h, index, etype), _reference_local(agg, h, index, etype)
+    torch.testing.assert_close(out, ref)
+    w = torch.randn_like(out)  # and the same gradients, for the input and every weight
+    grads = torch.autograd.grad((out * w).sum(), [h, *agg.parameters()])
+    ref_grads = torch.autograd.grad((ref * w).sum(), [h, *agg.parameters()])
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)
 
 
 def _reference_attention(attn, h, index, etype):
@@ -125,7 +132,7 @@ def test_model_shapes_over_shrinking_node_sets(jk, local):
 
 
 def test_local_branch_keeps_no_dense_table_for_backward():
-    """The saved tensors of the local branch are node rows and the graph slots' rows, not (n, k, D)."""
+    """The saved tensors of the local branch are node rows and graph-slot entries, not (n, k, D)."""
     torch.manual_seed(4)
     n, k, D = 200, 40, 16
     index = torch.randint(0, n, (n, k))
@@ -135,8 +142,8 @@ def test_local_branch_keeps_no_dense_table_for_backward():
     h = torch.randn(n, D, requires_grad=True)
     saved = []
 
-    def pack(t):
-        saved.append(t.numel())
+    def pack(t):  # stored elements: a sparse tensor's numel() is its dense size
+        saved.append(t.numel() if t.layout == torch.strided else 3 * t._nnz())
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):

