@@ -34,8 +34,7 @@ def child(args) -> int:
     from spexphormer.presets import preset
     from spexphormer.data import graph_info, load_graph
     from spexphormer.graph import graph_fingerprint
-    from spexphormer.nn.wide import wide_model
-    from spexphormer.pipeline.stage2 import layer_sampler, wide_args
+    from spexphormer.pipeline.stage2 import build_wide_model, layer_sampler
     from spexphormer.sampling import iterate_batches
     from spexphormer.scores import Scores
     from spexphormer.train import task_loss
@@ -48,7 +47,7 @@ def child(args) -> int:
     scores = Scores.load(args.scores, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
     layers = layer_sampler(scores, cfg, seed=0).sample(0)
     torch.manual_seed(0)
-    model = wide_model(cfg.stage2.model)(**wide_args(data, cfg))
+    model = build_wide_model(data, cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.stage2.lr)
     nodes = (data.train_mask & (data.y >= 0)).nonzero().view(-1)
     steps, sizes = 0, []

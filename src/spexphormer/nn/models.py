@@ -25,6 +25,8 @@ Args:
         :class:`~spexphormer.nn.layers.InputEncoder`. (default: ``1``)
     scale_logits (bool, optional): wide models only: scale the attention logits by
         :math:`1/\sqrt{d_h}`; the method does not. (default: ``False``)
+    recompute (bool, optional): :class:`Spexphormer` only: recompute each layer's activations in
+        the backward pass (:mod:`spexphormer.nn.recompute`). (default: ``False``)
 
 :class:`Exphormer` and :class:`Spexphormer` have the same ``state_dict`` keys (``encoder.*``,
 ``layers.{l}.attn.{Q,K,V}.weight``, ``layers.{l}.attn.E{1,2}.weight``, ``layers.{l}.norm{1,2}.*``,
@@ -40,6 +42,7 @@ from torch import Tensor
 
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn.layers import ASELayer, ExphormerLayer, SpexphormerLayer, TransformerBackbone
+from spexphormer.nn.recompute import run_layer
 
 __all__ = ["AttentionScoreEstimator", "Exphormer", "Spexphormer"]
 
@@ -124,10 +127,11 @@ class Spexphormer(TransformerBackbone):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, heads: int, num_layers: int, dropout: float = 0.0,
                  norm: str = "batch", num_edge_types: int = NUM_EDGE_TYPES, pre_layers: int = 1,
-                 scale_logits: bool = False) -> None:
+                 scale_logits: bool = False, recompute: bool = False) -> None:
         super().__init__(in_dim, out_dim, hidden, num_layers,
                          lambda: SpexphormerLayer(hidden, heads, dropout, norm, num_edge_types, scale_logits),
                          pre_layers)
+        self.recompute = recompute
 
     def forward(self, x: Tensor, index: Sequence[Tensor], edge_type: Sequence[Tensor]) -> Tensor:
         if len(index) != self.num_layers or len(edge_type) != self.num_layers:
@@ -135,5 +139,5 @@ class Spexphormer(TransformerBackbone):
                              f"got {len(index)} and {len(edge_type)}")
         h = self.encoder(x)  # [n_0, D]
         for layer, idx, typ in zip(self.layers, index, edge_type):
-            h = layer(h, idx, typ)  # [n_l, D] -> [n_{l+1}, D]
+            h = run_layer(layer, h, idx, typ, recompute=self.recompute)  # [n_l, D] -> [n_{l+1}, D]
         return self.head(h)  # [n_L, out]

@@ -48,6 +48,14 @@ def wide_args(data: Data, cfg: Config) -> dict:
     return args
 
 
+def build_wide_model(data: Data, cfg: Config) -> nn.Module:
+    """The untrained wide model ``cfg.stage2`` asks for (``stage2.recompute`` set on it: a way to
+    train, not part of the architecture, so not among the checkpoint's constructor arguments)."""
+    model = wide_model(cfg.stage2.model)(**wide_args(data, cfg))
+    model.recompute = cfg.stage2.recompute
+    return model
+
+
 def layer_sampler(scores: Scores, cfg: Config, seed: int) -> LayerSampler:
     """The sampler ``cfg.stage2`` asks for."""
     s2 = cfg.stage2
@@ -115,12 +123,16 @@ def train_wide(
         return predict_nodes(model, data.x, ids, sampler.current, eval_batch, device)
 
     def evaluate(epoch: int) -> dict[str, float]:
-        return {name: compute_metric(dp.predict_sharded(predict, nodes[name]), data.y[nodes[name]], info.task,
-                                     info.metric) for name in ("val", "test")}
+        # one pass over val and test together: their receptive fields overlap (on a small graph both
+        # are the whole graph); evaluation-mode batch norm makes a node's output batch-independent
+        both = torch.cat([nodes["val"], nodes["test"]])
+        out = dp.predict_sharded(predict, both).split([nodes["val"].numel(), nodes["test"].numel()])
+        return {name: compute_metric(o, data.y[nodes[name]], info.task, info.metric)
+                for name, o in zip(("val", "test"), out)}
 
     with seeded(seed):  # one random stream: initialisation, then dropout and batch order
         args = wide_args(data, cfg)
-        model = wide_model(s2.model)(**args).to(device)
+        model = build_wide_model(data, cfg).to(device)
         net = dp.wrap(model, device)  # DDP with synchronised norms under torchrun; else the model
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
                      s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress, state=state)
