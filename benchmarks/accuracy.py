@@ -96,12 +96,12 @@ QUICK_PLAN = {
 QUICK_EPOCHS = dict(stage1=3, stage2=3, exphormer=2)
 # --plan local: the local-attention model (5 seeds), its ablations, one paper-model seed for memory.
 LOCAL_PLAN = {
-    # ablations: one seed, 40 epochs on Minesweeper (seed 0 of the full model at 40 epochs is in
-    # search_local_minesweeper_round1.json, config "sum"), the preset's epochs on Cora. The paper
+    # ablations: one seed, the preset's epochs on Cora. The paper
     # model's memory at the same batch size: benchmarks/memory_local.py (per step); its Tolokers row
     # here (20 of its 200 epochs) measures the whole stage.
-    "minesweeper": dict(local=5, split_seeds=True, ablation_epochs=40, local_attention_only=1,
-                        local_local_only=1, local_mixed_slots=1, local_uniform=1),
+    # Minesweeper's preset is local-only with no expander slots: its ablations (attention and
+    # both branches at depth) are search rows (search_local_minesweeper_round3.json).
+    "minesweeper": dict(local=5, split_seeds=True),
     "tolokers": dict(spexphormer=1, spexphormer_epochs=20, local=5, split_seeds=True),
     "actor": dict(local=5, split_seeds=True),
     "cora": dict(local=5, local_attention_only=1, local_local_only=1, local_mixed_slots=1, local_uniform=1),

@@ -37,8 +37,25 @@ COMMON = {
     "indrop": ["stage2.input_dropout=0.5"],
     "sum-indrop": ["stage2.local=sum", "stage2.input_dropout=0.5"],
 }
+def _deep(layers: int, branches: str, hidden: int = 64, graph_k: int = 8, expander_k: int = 2,
+          local: str = "sage") -> list[str]:
+    """A deep configuration (the strong classic GNNs' depth on heterophilous graphs: 7-15 layers)."""
+    ek = 0 if branches == "local" else expander_k
+    return [f"stage2.branches={branches}", f"stage2.num_layers={layers}", f"stage2.hidden={hidden}",
+            f"stage2.local={local}", "stage2.graph_ks=" + ",".join([str(graph_k)] * layers),
+            "stage2.expander_ks=" + ",".join([str(ek)] * layers)]
+
+
 GRID = {
     "minesweeper": {**COMMON,
+                    "local12": _deep(12, "local"),
+                    "both12": _deep(12, "both"),
+                    "attention12": _deep(12, "attention"),
+                    "local15": _deep(15, "local"),
+                    "local12-w48": _deep(12, "local", hidden=48),
+                    "local15-w48": _deep(15, "local", hidden=48),
+                    "local20-w48": _deep(20, "local", hidden=48),
+                    "local25-w48": _deep(25, "local", hidden=48),
                     "wide64": ["stage2.hidden=64"],
                     "deep6": ["stage2.num_layers=6", "stage2.graph_ks=8,8,8,8,8,8", "stage2.expander_ks=4,2,2,2,2,2"],
                     "noexp": ["stage2.expander_ks=0,0,0,0"],
@@ -50,6 +67,14 @@ GRID = {
                     "sum-local-deep8": ["stage2.local=sum", "stage2.branches=local", "stage2.num_layers=8",
                                         "stage2.graph_ks=8,8,8,8,8,8,8,8", "stage2.expander_ks=0,0,0,0,0,0,0,0"]},
     "tolokers": {**COMMON,
+                 "local7": _deep(7, "local", graph_k=16),
+                 "both7": _deep(7, "both", graph_k=16, expander_k=4),
+                 "local7-k8": _deep(7, "local"),
+                 "local7-d5": _deep(7, "local", graph_k=16) + ["stage2.dropout=0.5", "stage2.input_dropout=0.2"],
+                 "local7-k32": _deep(7, "local", graph_k=32),
+                 "local10": _deep(10, "local", graph_k=16),
+                 "local7-sum": _deep(7, "local", graph_k=16, local="sum"),
+                 "local7-lr1e-3": _deep(7, "local", graph_k=16) + ["stage2.lr=0.001"],
                  "k16": ["stage2.graph_ks=16,16,16,16"],
                  "pre0": ["stage2.pre_layers=0"],
                  "drop05": ["stage2.dropout=0.5"],
@@ -59,6 +84,7 @@ GRID = {
               "L2": ["stage2.num_layers=2", "stage2.graph_ks=8,8", "stage2.expander_ks=2,2"],
               "L1": ["stage2.num_layers=1", "stage2.graph_ks=8", "stage2.expander_ks=2"],
               "wide64": ["stage2.hidden=64"],
+              "L2-wide64": ["stage2.num_layers=2", "stage2.graph_ks=8,8", "stage2.expander_ks=2,2", "stage2.hidden=64"],
               "sum-L2": ["stage2.local=sum", "stage2.num_layers=2", "stage2.graph_ks=8,8", "stage2.expander_ks=2,2"]},
     "cora": {**COMMON,
              "L3": ["stage2.num_layers=3", "stage2.graph_ks=10,10,10", "stage2.expander_ks=2,2,2"],
