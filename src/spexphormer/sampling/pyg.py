@@ -55,7 +55,7 @@ class PygBatchBuilder(BatchBuilder):
             self._size = -1 - size
             raise ValueError("core node ids must be unique")
         self._size = size
-        num_layers, start = self.layers.num_layers, 0
+        num_layers, start = self.num_layers, 0
         nodes_per_hop, src, dst, types = [size], [], [], []
         for hop in range(1, num_layers + 1):
             layer, frontier = num_layers - hop, self._nodes[start:size].copy()
