@@ -115,7 +115,7 @@ LOCAL_PRESETS: dict[str, Config] = {
     "tolokers": _local("tolokers", num_layers=4, hidden=32, heads=4, graph_ks=(8, 8, 8, 8),
                        expander_ks=(4, 4, 4, 4), dropout=0.25, lr=0.01, epochs=80, local="sum"),
     "actor": _local("actor", num_layers=3, hidden=32, heads=4, graph_ks=(8, 8, 8), expander_ks=(2, 2, 2),
-                    dropout=0.5, lr=0.01, epochs=100, local="sage", input_dropout=0.5),
+                    dropout=0.5, lr=0.01, epochs=100, local="sage", input_dropout=0.5, recompute=True),
     "cora": _local("cora", num_layers=2, hidden=64, heads=4, graph_ks=(10, 10), expander_ks=(2, 2), dropout=0.5,
                    lr=0.01, epochs=100, local="sage", input_dropout=0.5),
 }
