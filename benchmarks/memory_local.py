@@ -76,6 +76,12 @@ def child(args) -> int:
     return 0
 
 
+def _measure(cmd: list[str], **env: str) -> dict:
+    """One child's JSON line (its last line of output), run with ``env`` added to the child environment."""
+    res = subprocess.run(cmd, env={**child_env(1), **env}, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,14 +110,11 @@ def main(argv=None) -> int:
     for name, (model, overrides) in settings.items():
         cmd = [python(), __file__, "--child", "--dataset", args.dataset, "--data-root", args.data_root, "--scores",
                args.scores, "--steps", str(args.steps), "--model", model] + sum((["--set", o] for o in overrides), [])
-        res = subprocess.run(cmd, env=child_env(1), capture_output=True, text=True, check=True)
-        out[name] = {**json.loads(res.stdout.strip().splitlines()[-1]), "model": model, "overrides": overrides}
+        out[name] = {**_measure(cmd), "model": model, "overrides": overrides}
         # the same with glibc's mmap threshold fixed at 128 KiB: every tensor above it is mapped on
         # allocation and unmapped when freed, so the RSS follows the live tensors instead of the
         # heap's high-water mark (slower: its s/step is not reported)
-        live = subprocess.run(cmd, env={**child_env(1), "MALLOC_MMAP_THRESHOLD_": str(LIVE_MMAP_THRESHOLD)},
-                              capture_output=True, text=True, check=True)
-        out[name]["live_working_bytes"] = json.loads(live.stdout.strip().splitlines()[-1])["working_bytes"]
+        out[name]["live_working_bytes"] = _measure(cmd, MALLOC_MMAP_THRESHOLD_=str(LIVE_MMAP_THRESHOLD))["working_bytes"]
     base, live_base = out["spexphormer"]["working_bytes"], out["spexphormer"]["live_working_bytes"]
     for name, r in out.items():
         r["working_ratio_to_spexphormer"] = r["working_bytes"] / base

