@@ -158,7 +158,7 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
         step_s, tic = [], time.perf_counter()
         for batch in iterate_batches(train, s2.batch_size, layers, shuffle=True, seed=0):
             t0 = time.perf_counter()
-            loss = batch_loss(model, data, batch, torch.device("cpu"))
+            loss = batch_loss(model, data.x, data, batch, torch.device("cpu"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), s2.clip)

@@ -129,7 +129,7 @@ def child(args) -> int:
                 order = order if epoch == 0 else epoch_order(epoch)
                 for batch in iterate_batches(order, s2.batch_size, layers, shuffle=False):
                     t0 = time.perf_counter()
-                    loss = batch_loss(model, data, batch, device)
+                    loss = batch_loss(model, data.x, data, batch, device)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), s2.clip)

@@ -87,3 +87,25 @@ def test_local_attention_end_to_end_through_the_cli(tmp_path, capsys):
     scores = next(out.glob("scores-*.pt"))
     assert main(["train", "--data", str(path), "--model", "local-attention", "--scores", str(scores),
                  "--seeds", "1", "--out", str(tmp_path / "t"), *FAST]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["local-attention", "exphormer"])
+def test_whole_graph_inputs_reach_training_and_prediction(model, tmp_path):
+    """degree_feature and feature_hops widen the model's input; predict recomputes the same columns."""
+    import torch
+
+    from spexphormer.pipeline.predict import predict
+    path = write_graph_file(tmp_path / "toy.pt")
+    out = tmp_path / "out"
+    extra = ["--set", "stage2.degree_feature=true", "--set", "stage2.feature_hops=2"]
+    if model == "exphormer":
+        assert main(["train", "--data", str(path), "--model", "exphormer", "--seeds", "1", "--out", str(out),
+                     *FAST, *extra]) == 0
+    else:
+        assert main(["run", "--data", str(path), "--model", model, "--seeds", "1", "--out", str(out),
+                     *FAST, *extra]) == 0
+    ckpt = torch.load(out / "seed0" / "model.pt", weights_only=False)
+    assert ckpt["model_args"]["in_dim"] == 6 * 3 + 1
+    result = predict(out / "seed0" / "model.pt")
+    assert result["logits"].shape[0] == 300 and torch.isfinite(result["logits"]).all()

@@ -92,6 +92,9 @@ class Stage2Config:
     batch_size: int = 100_000
     eval_batch_size: int = 0  # 0 = same as batch_size
     recompute: bool = False  # sampled wide models: recompute each layer in backward (less memory, 1.3-1.6x time)
+    # Inputs computed once on the whole graph (graph/features.py): what sampling would lose.
+    degree_feature: bool = False  # append log(1 + in-degree)
+    feature_hops: int = 0  # append the features propagated 1..feature_hops hops (GCN-normalised)
     # local-attention only. Per-type budgets per layer (a self-loop is always kept): when set,
     # they replace ks; () = sample ks edges among all types by score, as the paper does.
     graph_ks: tuple[int, ...] = ()
@@ -251,7 +254,8 @@ def validate(cfg: Config) -> Config:
     for key, value in {"graph.exp_deg": g.exp_deg, "stage1.warmup_epochs": s1.warmup_epochs,
                        "stage2.warmup_epochs": s2.warmup_epochs, "stage1.temp_wait": s1.temp_wait,
                        "stage1.pre_layers": s1.pre_layers, "stage2.pre_layers": s2.pre_layers,
-                       "stage2.eval_batch_size": s2.eval_batch_size, "run.split_index": r.split_index,
+                       "stage2.eval_batch_size": s2.eval_batch_size, "stage2.feature_hops": s2.feature_hops,
+                       "run.split_index": r.split_index,
                        "run.threads": r.threads, "run.checkpoint_every": r.checkpoint_every,
                        "run.checkpoint_seconds": r.checkpoint_seconds}.items():
         if value < 0:

@@ -16,7 +16,6 @@ the core nodes are a prefix of every layer's rows, so this costs :math:`L \cdot 
 
 from __future__ import annotations
 
-import warnings
 from typing import Sequence
 
 import torch
@@ -27,6 +26,7 @@ from spexphormer.nn.attention import NeighbourAttention
 from spexphormer.nn.layers import FeedForward, InputEncoder
 from spexphormer.nn.norms import make_norm
 from spexphormer.nn.recompute import run_layer
+from spexphormer.utils.sparse import csr_matrix
 
 __all__ = ["LOCAL_KINDS", "BRANCHES", "LocalAggregation", "LocalAttentionLayer", "LocalAttentionNet"]
 
@@ -105,13 +105,9 @@ def _graph_slot_matrix(rows: Tensor, srcs: Tensor, n_out: int, n_in: int, mean: 
     ``rows`` must be sorted (row-major slots).
     """
     count = torch.bincount(rows, minlength=n_out)  # [n_out]
-    crow = torch.zeros(n_out + 1, dtype=torch.long, device=rows.device)
-    crow[1:] = count.cumsum(0)
     values = (1.0 / count.clamp(min=1).to(dtype))[rows] if mean else torch.ones(rows.numel(), dtype=dtype,
                                                                                  device=rows.device)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, srcs, values, size=(n_out, n_in), check_invariants=False)
+    return csr_matrix(rows, srcs, values, (n_out, n_in))
 
 
 class LocalAttentionLayer(nn.Module):

@@ -17,7 +17,7 @@ from spexphormer.data import graph_info
 from spexphormer.graph import AugmentedGraph
 from spexphormer.nn import Exphormer
 from spexphormer.pipeline.stage1 import augment_graph
-from spexphormer.pipeline.stage2 import wide_args
+from spexphormer.pipeline.stage2 import model_inputs, wide_args
 from spexphormer.train import FitResult, compute_metric, fit, task_loss
 from spexphormer.train.state import TrainingState
 from spexphormer.utils.seed import seeded
@@ -43,7 +43,7 @@ def train_exphormer(
     """Train Exphormer full-batch on the augmented graph; test metric at the best validation epoch."""
     s2, device, info = cfg.stage2, torch.device(device), graph_info(data)
     graph = graph if graph is not None else augment_graph(data, cfg)
-    x, y = data.x.to(device), data.y.to(device)
+    x, y = model_inputs(data, cfg).to(device), data.y.to(device)
     # widened once (the edge-list layers' scatters need int64), not in every layer call
     edge_index, edge_type = graph.edge_index.to(device).long(), graph.edge_type.to(device).long()
     masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}

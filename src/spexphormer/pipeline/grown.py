@@ -26,7 +26,7 @@ from spexphormer.graph import graph_fingerprint
 from spexphormer.nn import AttentionScoreEstimator, Exphormer
 from spexphormer.nn.wide import wide_model
 from spexphormer.pipeline.stage1 import augment_graph
-from spexphormer.pipeline.stage2 import predict_sampled
+from spexphormer.pipeline.stage2 import model_inputs, predict_sampled
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -123,7 +123,8 @@ def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str
     with torch.no_grad():
         if kind == "exphormer":
             model = _load(Exphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
-            logits = model(x, graph.edge_index.to(device), graph.edge_type.to(device))[ids.to(device)].cpu()
+            inputs = model_inputs(data, cfg).to(device)  # the degree and propagated columns of the new graph
+            logits = model(inputs, graph.edge_index.to(device), graph.edge_type.to(device))[ids.to(device)].cpu()
         else:
             est = ckpt["meta"]["estimator"]
             estimator = _load(AttentionScoreEstimator, est["model_args"], est["state_dict"], "estimator").to(device)

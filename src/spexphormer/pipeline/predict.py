@@ -16,7 +16,7 @@ from spexphormer.graph import describe_split, graph_fingerprint, same_split
 from spexphormer.nn import Exphormer, LocalAttentionNet, Spexphormer
 from spexphormer.pipeline.grown import is_new_graph, predict_grown
 from spexphormer.pipeline.stage1 import augment_graph, split_of
-from spexphormer.pipeline.stage2 import predict_sampled
+from spexphormer.pipeline.stage2 import model_inputs, predict_sampled
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint
 from spexphormer.utils.io import atomic_write
@@ -77,7 +77,7 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
     with torch.no_grad():
         if ckpt["kind"] == "exphormer":
             graph = augment_graph(data, cfg)
-            logits = model(data.x.to(device), graph.edge_index.to(device), graph.edge_type.to(device))[ids].cpu()
+            logits = model(model_inputs(data, cfg).to(device), graph.edge_index.to(device), graph.edge_type.to(device))[ids].cpu()
         else:
             path = scores_path or ckpt["meta"].get("scores_file")
             if not path:

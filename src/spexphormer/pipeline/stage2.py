@@ -17,6 +17,7 @@ from torch_geometric.data import Data
 from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.distributed import data_parallel as dp
+from spexphormer.graph.features import input_features, input_width
 from spexphormer.nn import Spexphormer
 from spexphormer.nn.wide import wide_model
 from spexphormer.sampling import Batch, LayerSampler, SampledLayers, derive_seed, iterate_batches, receptive_field_warning
@@ -37,10 +38,16 @@ class Stage2Result:
     extra: dict = field(default_factory=dict)
 
 
+def model_inputs(data: Data, cfg: Config) -> Tensor:
+    """The wide model's input features ``[N, F']``: ``data.x`` and the columns that
+    ``stage2.degree_feature`` and ``stage2.feature_hops`` add (computed on the whole graph)."""
+    return input_features(data.x, data.edge_index, cfg.stage2.degree_feature, cfg.stage2.feature_hops)
+
+
 def wide_args(data: Data, cfg: Config) -> dict:
     """The wide model's constructor arguments: the data's sizes and ``cfg.stage2``."""
     s2, info = cfg.stage2, graph_info(data)
-    args = dict(in_dim=data.num_features, out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden,
+    args = dict(in_dim=input_width(data.num_features, s2.degree_feature, s2.feature_hops), out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden,
                 heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm,
                 pre_layers=s2.pre_layers, scale_logits=s2.scale_logits)
     if s2.model == "local-attention":
@@ -70,9 +77,9 @@ def forward_batch(model: nn.Module, x: Tensor, batch: Batch, device: torch.devic
     return model(inputs, batch.index, batch.edge_type)
 
 
-def batch_loss(model: nn.Module, data: Data, batch: Batch, device: torch.device) -> Tensor:
-    """The task loss of one training batch (its core nodes' labels)."""
-    return task_loss(forward_batch(model, data.x, batch, device), data.y[batch.core].to(device), graph_info(data).task)
+def batch_loss(model: nn.Module, x: Tensor, data: Data, batch: Batch, device: torch.device) -> Tensor:
+    """The task loss of one training batch (its core nodes' labels). ``x``: :func:`model_inputs`."""
+    return task_loss(forward_batch(model, x, batch, device), data.y[batch.core].to(device), graph_info(data).task)
 
 
 def predict_nodes(model: nn.Module, x: Tensor, nodes: Tensor, layers: SampledLayers, batch_size: int,
@@ -88,7 +95,7 @@ def predict_sampled(model: nn.Module, data: Data, nodes: Tensor, scores: Scores,
                     device: torch.device) -> Tensor:
     """Outputs of ``nodes`` on the first sample the run of ``seed`` would draw from ``scores``."""
     layers = layer_sampler(scores, cfg, seed).sample(0)
-    return predict_nodes(model, data.x, nodes, layers, cfg.stage2.eval_batch_size or cfg.stage2.batch_size, device)
+    return predict_nodes(model, model_inputs(data, cfg), nodes, layers, cfg.stage2.eval_batch_size or cfg.stage2.batch_size, device)
 
 
 def train_wide(
@@ -108,19 +115,20 @@ def train_wide(
     eval_batch = s2.eval_batch_size or s2.batch_size
     receptive_field_warning(s2.batch_size, s2.slots(), data.num_nodes)
     sampler = layer_sampler(scores, cfg, seed)
+    x = model_inputs(data, cfg)
 
     def train_epoch(epoch: int, optimize) -> float:
         layers, total, count = sampler.layers_for(epoch), 0.0, 0
         # under torchrun: this rank's share of each batch, its loss weighted by its share
         for batch, weight in dp.shard_batches(nodes["train"], s2.batch_size, layers,
                                               seed=derive_seed(seed, epoch, 1 << 20)):
-            loss = batch_loss(net, data, batch, device)
+            loss = batch_loss(net, x, data, batch, device)
             optimize(loss if weight == 1.0 else loss * weight)
             total, count = total + loss.item() * batch.core.numel(), count + batch.core.numel()
         return dp.global_mean(total, count)
 
     def predict(ids: Tensor) -> Tensor:
-        return predict_nodes(model, data.x, ids, sampler.current, eval_batch, device)
+        return predict_nodes(model, x, ids, sampler.current, eval_batch, device)
 
     def evaluate(epoch: int) -> dict[str, float]:
         # one pass over val and test together: their receptive fields overlap (on a small graph both
