@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn.csr_attention import CSRGraph, csr_score_attention, supports
 from spexphormer.nn.neighbour_kernel import neighbour_attention
-from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter
+from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter, type_rows
 
 __all__ = [
     "ScoreAttention",
@@ -137,7 +137,7 @@ class ScoreAttention(nn.Module):
             return (out, alpha) if return_attention else out
         src, dst, edge_type = src.long(), dst.long(), edge_type.long()  # a compact graph: int32, int8
         score = gather_dot(q, k, dst, src)  # [E, H]
-        logits = score * self.type_scale[edge_type] + self.type_bias[edge_type]  # [E, H]
+        logits = score * type_rows(self.type_scale, edge_type) + type_rows(self.type_bias, edge_type)  # [E, H]
         logits = (logits / temperature).clamp(-self.clamp, self.clamp)
         alpha = edge_softmax(logits, dst, n)  # [E, H]
         out = self.value_scale * gather_scatter(alpha, v, src, dst, n).reshape(n, self.dim)  # [N, D]
