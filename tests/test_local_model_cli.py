@@ -106,6 +106,6 @@ def test_whole_graph_inputs_reach_training_and_prediction(model, tmp_path):
         assert main(["run", "--data", str(path), "--model", model, "--seeds", "1", "--out", str(out),
                      *FAST, *extra]) == 0
     ckpt = torch.load(out / "seed0" / "model.pt", weights_only=False)
-    assert ckpt["model_args"]["in_dim"] == 6 * 3 + 1
+    assert ckpt["model_args"]["in_dim"] == (6 + 1) * 3
     result = predict(out / "seed0" / "model.pt")
     assert result["logits"].shape[0] == 300 and torch.isfinite(result["logits"]).all()

@@ -51,15 +51,27 @@ def test_wide_inputs_are_chunked_like_narrow_ones(monkeypatch):
 def test_input_features_layout_and_standardisation():
     ei, x = _random_graph()
     out = input_features(x, ei, degree=True, hops=2)
-    assert out.shape == (30, input_width(5, True, 2)) == (30, 16)
+    assert out.shape == (30, input_width(5, True, 2)) == (30, 18)
     torch.testing.assert_close(out[:, :5], x)  # the node's own features first, unchanged
     deg = torch.bincount(ei[1], minlength=30).double()
-    want = torch.log1p(deg)
-    want = (want - want.mean()) / want.std()
-    torch.testing.assert_close(out[:, 5].double(), want, rtol=1e-5, atol=1e-5)
+    col = torch.log1p(deg)
+    col = (col - col.mean()) / col.std()
+    torch.testing.assert_close(out[:, 5].double(), col, rtol=1e-5, atol=1e-5)
+    # then each hop of [x | degree column], standardised, from the dense formula
+    base = torch.cat([x.double(), col[:, None]], 1)
+    for hop, want in enumerate(_dense_reference(base, ei, 2)):
+        want = torch.from_numpy(want)
+        want = (want - want.mean(0)) / want.std(0)
+        torch.testing.assert_close(out[:, 6 * (hop + 1):6 * (hop + 2)].double(), want, rtol=1e-4, atol=1e-4)
     added = out[:, 5:]
-    torch.testing.assert_close(added.mean(0), torch.zeros(11), atol=1e-5, rtol=0)
-    torch.testing.assert_close(added.std(0), torch.ones(11), atol=1e-4, rtol=0)
+    torch.testing.assert_close(added.mean(0), torch.zeros(13), atol=1e-5, rtol=0)
+    torch.testing.assert_close(added.std(0), torch.ones(13), atol=1e-4, rtol=0)
+
+
+def test_hops_without_degree():
+    ei, x = _random_graph()
+    out = input_features(x, ei, hops=1)
+    assert out.shape == (30, input_width(5, False, 1)) == (30, 10)
 
 
 def test_nothing_added_returns_the_features():

