@@ -1,5 +1,5 @@
 """The augmented graph: expander edges, self-loops, edge types, grouping by destination (CSR),
-and graph fingerprints."""
+graph fingerprints, and inputs computed on the whole graph (degree, propagated features)."""
 
 from spexphormer.graph.augment import (  # noqa: F401
     EXPANDER_EDGE,
@@ -13,6 +13,7 @@ from spexphormer.graph.augment import (  # noqa: F401
     spectral_gap,
 )
 from spexphormer.graph.csr import gather_edges, group_by_destination  # noqa: F401
+from spexphormer.graph.features import input_features, input_width, propagate  # noqa: F401
 from spexphormer.graph.fingerprint import (  # noqa: F401
     describe_split,
     graph_fingerprint,
