@@ -39,7 +39,7 @@ def child(args) -> int:
     from spexphormer.presets import preset
     from spexphormer.data import graph_info, load_graph
     from spexphormer.graph import graph_fingerprint
-    from spexphormer.pipeline.stage2 import build_wide_model, layer_sampler
+    from spexphormer.pipeline.stage2 import build_wide_model, layer_sampler, model_inputs
     from spexphormer.sampling import iterate_batches
     from spexphormer.scores import Scores
     from spexphormer.train import task_loss
@@ -53,13 +53,14 @@ def child(args) -> int:
     layers = layer_sampler(scores, cfg, seed=0).sample(0)
     torch.manual_seed(0)
     model = build_wide_model(data, cfg)
+    x = model_inputs(data, cfg)  # held before the steps, like data.x: not working memory
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.stage2.lr)
     nodes = (data.train_mask & (data.y >= 0)).nonzero().view(-1)
     steps, sizes = 0, []
     with StageMeter("cpu") as meter:
         while steps < args.steps:
             for batch in iterate_batches(nodes, cfg.stage2.batch_size, layers, shuffle=True, seed=steps):
-                loss = task_loss(model(data.x[batch.nodes], batch.index, batch.edge_type), data.y[batch.core],
+                loss = task_loss(model(x[batch.nodes], batch.index, batch.edge_type), data.y[batch.core],
                                  graph_info(data).task)
                 loss.backward()
                 opt.step()

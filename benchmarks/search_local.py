@@ -99,7 +99,12 @@ GRID = {
                  "feat3-w64": _features(3) + ["stage2.hidden=64"],
                  "feat3-jk": _features(3) + ["stage2.jk=true"],
                  "feat3-k16": _features(3) + ["stage2.graph_ks=16,16,16,16"],
-                 "feat3-local7": _features(3) + _deep(7, "local", graph_k=16)},
+                 "feat3-local7": _features(3) + _deep(7, "local", graph_k=16),
+                 # round 8: on top of the preset (which has the whole-graph inputs since round 7)
+                 "ep150": ["stage2.epochs=150"],
+                 "lr5e-3": ["stage2.lr=0.005"],
+                 "exp8": ["stage2.expander_ks=8,8,8,8"],
+                 "w48": ["stage2.hidden=48"]},
     "actor": {**COMMON,
               "drop07": ["stage2.dropout=0.7"],
               "L2": ["stage2.num_layers=2", "stage2.graph_ks=8,8", "stage2.expander_ks=2,2"],

@@ -15,8 +15,7 @@ step no more memory than wider input features: a batch reads their rows like ``x
 
 the GCN propagation without self-loops (on a symmetric graph :math:`D_{in} = D_{out}`); the
 degree column is there only when asked for, and is propagated with the features (the mean degree
-of a node's neighbours, of theirs, ...: on Tolokers an MLP on these inputs gains 0.4 ROC-AUC over
-propagating the features alone). Each added column is standardised over all nodes (mean 0,
+of a node's neighbours, of theirs, ...). Each added column is standardised over all nodes (mean 0,
 standard deviation 1; no labels are read), so its scale does not depend on the graph's size or
 degree.
 """
