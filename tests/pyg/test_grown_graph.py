@@ -83,3 +83,18 @@ def test_feature_kind_and_missing_estimator_are_refused():
     ckpt = {"kind": "spexphormer", "meta": {}, "model_args": {"in_dim": 6}}
     with pytest.raises(CheckpointError, match="holds no estimator"):
         predict_grown(ckpt, make_toy_graph())
+
+
+@pytest.mark.slow
+def test_whole_graph_inputs_are_recomputed_on_the_grown_graph(trained, capsys):
+    """A model trained with degree and propagated inputs reads them from the graph it predicts on."""
+    paths, after = trained
+    run = paths["tmp"] / "run-features"
+    assert main(["run", "--data", paths["before"], "--model", "local-attention", "--seeds", "1", "--out", str(run),
+                 *FAST, "--set", "stage2.degree_feature=true", "--set", "stage2.feature_hops=2"]) == 0
+    out = paths["tmp"] / "new-features.csv"
+    assert main(["predict", "--checkpoint", str(run / "seed0" / "model.pt"), "--data", paths["after"],
+                 "--out", str(out)]) == 0
+    table = np.loadtxt(out, delimiter=",", skiprows=1)
+    assert table[:, 0].astype(int).tolist() == list(range(BEFORE, 400))
+    assert roc_auc_score(after.y[BEFORE:].numpy(), table[:, 2]) > 0.65
