@@ -128,7 +128,9 @@ GRID = {
              "sage-indrop-wd-L3": ["stage2.input_dropout=0.5", "stage2.weight_decay=0.1", "stage2.num_layers=3",
                                    "stage2.graph_ks=10,10,10", "stage2.expander_ks=2,2,2"],
              "sum-L3": ["stage2.local=sum", "stage2.num_layers=3", "stage2.graph_ks=10,10,10",
-                        "stage2.expander_ks=2,2,2"]},
+                        "stage2.expander_ks=2,2,2"],
+             "hops2": ["stage2.feature_hops=2"],
+             "feat2": _features(2)},
 }
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from spexphormer.graph.features import input_features, input_width, propagate
+from spexphormer.graph.features import _sorted_by_destination, input_features, input_width, propagate
 
 
 def _random_graph(n=30, e=120, seed=0, directed=True):
@@ -31,9 +31,15 @@ def _dense_reference(x, ei, hops):
     return out
 
 
+@pytest.mark.parametrize("order", ["by source", "by destination"])  # the loaders' order skips the sort
 @pytest.mark.parametrize("directed", [True, False])
-def test_propagation_matches_dense_formula(directed):
-    ei, x = _random_graph(directed=directed)
+def test_propagation_matches_dense_formula(directed, order):
+    ei, x = _random_graph(directed=directed)  # unique() sorts by (source, destination)
+    if order == "by destination":
+        ei = ei[:, torch.argsort(ei[1] * 1000 + ei[0])]
+        assert _sorted_by_destination(ei[0], ei[1])
+    else:
+        assert not _sorted_by_destination(ei[0], ei[1])
     got = propagate(x, ei, hops=3)
     for g, want in zip(got, _dense_reference(x, ei, 3)):
         np.testing.assert_allclose(g.numpy(), want, rtol=1e-5, atol=1e-5)
@@ -43,7 +49,7 @@ def test_wide_inputs_are_chunked_like_narrow_ones(monkeypatch):
     import spexphormer.graph.features as features
     ei, x = _random_graph()
     whole = propagate(x, ei, 2)
-    monkeypatch.setattr(features, "_CHUNK_COLUMNS", 2)  # 5 columns in chunks of 2, 2, 1
+    monkeypatch.setattr(features, "_CHUNK_FLOATS", 2 * 30)  # 30 nodes: 5 columns in chunks of 2, 2, 1
     for a, b in zip(whole, propagate(x, ei, 2)):
         torch.testing.assert_close(a, b)
 

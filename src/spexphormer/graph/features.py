@@ -27,14 +27,50 @@ from torch import Tensor
 
 from spexphormer.utils.sparse import csr_matrix
 
-#: Feature columns propagated per sparse product: bounds the product's dense output on wide inputs.
-_CHUNK_COLUMNS = 256
+#: Floats per column chunk (128 MiB): bounds the temporaries of the sparse products and of the
+#: standardisation, whatever the graph's size and the features' width.
+_CHUNK_FLOATS = 1 << 25
 
 
-def _standardise(t: Tensor) -> Tensor:
-    """Columns to mean 0 and standard deviation 1 (constant columns to 0)."""
-    std, mean = torch.std_mean(t, dim=0, keepdim=True)
-    return (t - mean) / std.clamp(min=1e-6)
+def _column_chunks(t: Tensor):
+    """``t``'s columns in chunks of at most :data:`_CHUNK_FLOATS` floats (views)."""
+    step = max(1, _CHUNK_FLOATS // max(1, t.size(0)))
+    return [(i, t[:, i:i + step]) for i in range(0, t.size(1), step)]
+
+
+def _standardise_(t: Tensor) -> Tensor:
+    """Columns to mean 0 and standard deviation 1 (constant columns to 0), in place, a chunk of
+    columns at a time (no full-size temporary)."""
+    for _, cols in _column_chunks(t):
+        std, mean = torch.std_mean(cols, dim=0, keepdim=True)
+        cols.sub_(mean).div_(std.clamp(min=1e-6))
+    return t
+
+
+def _sorted_by_destination(src: Tensor, dst: Tensor) -> bool:
+    """Whether the edges are sorted by ``(dst, src)``, the order of a CSR matrix's entries."""
+    if dst.numel() < 2:
+        return True
+    step = dst[1:] - dst[:-1]
+    return bool((step >= 0).all() and ((step > 0) | (src[1:] > src[:-1])).all())
+
+
+def _propagation(edge_index: Tensor, n: int) -> Tensor:
+    r"""The sparse CSR matrix :math:`D_{in}^{-1/2} A D_{out}^{-1/2}` ``[n, n]`` (rows: destinations)."""
+    src, dst = edge_index[0].long(), edge_index[1].long()
+    d_in = torch.bincount(dst, minlength=n).clamp(min=1).float()
+    d_out = torch.bincount(src, minlength=n).clamp(min=1).float()
+    weight = d_in[dst].rsqrt() * d_out[src].rsqrt()
+    if not _sorted_by_destination(src, dst):  # the loaders' graphs are: no E-sized sort then
+        order = torch.argsort(dst * n + src)
+        src, dst, weight = src[order], dst[order], weight[order]
+    return csr_matrix(dst, src, weight, (n, n))
+
+
+def _propagate_into(adj: Tensor, h: Tensor, out: Tensor) -> None:
+    """``out = adj @ h``, a chunk of columns at a time (bounds the product's temporaries)."""
+    for i, cols in _column_chunks(h):
+        out[:, i:i + cols.size(1)] = torch.sparse.mm(adj, cols.contiguous())
 
 
 def propagate(x: Tensor, edge_index: Tensor, hops: int) -> list[Tensor]:
@@ -45,19 +81,11 @@ def propagate(x: Tensor, edge_index: Tensor, hops: int) -> list[Tensor]:
         edge_index (LongTensor or IntTensor): Edges ``[2, E]``, row 0 the sources.
         hops (int): How many propagation steps.
     """
-    n = x.size(0)
-    src, dst = edge_index[0].long(), edge_index[1].long()
-    d_in = torch.bincount(dst, minlength=n).clamp(min=1).float()
-    d_out = torch.bincount(src, minlength=n).clamp(min=1).float()
-    weight = d_in[dst].rsqrt() * d_out[src].rsqrt()
-    order = torch.argsort(dst * n + src)  # CSR rows: destinations
-    adj = csr_matrix(dst[order], src[order], weight[order], (n, n))
-    del order, weight, src, dst
-    out, h = [], x.float()
+    adj, out, h = _propagation(edge_index, x.size(0)), [], x.float()
     for _ in range(hops):
-        h = torch.cat([torch.sparse.mm(adj, h[:, i:i + _CHUNK_COLUMNS]) for i in range(0, h.size(1), _CHUNK_COLUMNS)],
-                      dim=1)
-        out.append(h)
+        nxt = h.new_empty(h.shape)
+        _propagate_into(adj, h, nxt)
+        out.append(h := nxt)
     return out
 
 
@@ -81,9 +109,17 @@ def input_features(x: Tensor, edge_index: Tensor, degree: bool = False, hops: in
     """
     if not degree and hops == 0:
         return x
-    x = x.float()
-    base = x
+    n, f = x.shape
+    b = f + int(degree)  # the width of each block: [x | degree], then its hops
+    out = torch.empty((n, b * (1 + hops)), dtype=torch.float32, device=x.device)  # filled in place
+    out[:, :f] = x
     if degree:
-        d_in = torch.bincount(edge_index[1].long(), minlength=x.size(0)).float()
-        base = torch.cat([x, _standardise(torch.log1p(d_in)[:, None])], dim=1)
-    return torch.cat([base] + [_standardise(h) for h in propagate(base, edge_index, hops)], dim=1)
+        d_in = torch.bincount(edge_index[1].long(), minlength=n).float()
+        out[:, f] = torch.log1p(d_in)
+        _standardise_(out[:, f:b])
+    if hops:
+        adj = _propagation(edge_index, n)
+        for k in range(1, hops + 1):  # raw hops first: each one is propagated from the last
+            _propagate_into(adj, out[:, (k - 1) * b:k * b], out[:, k * b:(k + 1) * b])
+        _standardise_(out[:, b:])
+    return out
