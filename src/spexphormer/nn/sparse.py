@@ -34,12 +34,13 @@ def type_rows(table: Tensor, edge_type: Tensor) -> Tensor:
     The backward sums :math:`E` gradients into :math:`T` (3) rows. On CUDA the backward of
     advanced indexing adds the duplicates of one row one after another, while the embedding
     backward reduces them in parallel: measured on an H200 with 51M edges, 4.43 s against 0.067 s
-    (a 1M-node stage-1 step: 14.7 s -> 0.68 s; benchmarks/results/gpu.json). On CPU indexing is
-    the faster of the two (1.6x at 5M edges, one thread).
+    (a 1M-node stage-1 step: 14.7 s -> 0.68 s; README, "On a GPU"). On CPU indexing is the
+    faster of the two (1.6x at 5M edges, one thread).
     """
     if edge_type.device.type == "cpu":
         return table[edge_type]
     return torch.nn.functional.embedding(edge_type, table)
+
 
 def _add_rows(out: Tensor, index: Tensor, src: Tensor) -> Tensor:
     """``out[index[e]] += src[e]`` in place. On CPU ``index_put_(accumulate=True)`` runs
