@@ -44,6 +44,8 @@ def test_bad_local_settings_are_config_errors():
         preset("cora", "gpt")
     with pytest.raises(ConfigError, match="stage2.feature_hops must be non-negative"):
         preset("tolokers", "local-attention").override(["stage2.feature_hops=-1"])
+    with pytest.raises(ConfigError, match="stage2.feature_hops must be at most 8"):
+        preset("tolokers", "local-attention").override(["stage2.feature_hops=1000"])
 
 
 def test_cli_model_selects_the_model_and_its_preset(capsys):

@@ -68,6 +68,10 @@ class Stage1Config:
     seed: int = 0
 
 
+#: The most propagated copies of the features (``stage2.feature_hops``); each is N x (F + 1) floats.
+MAX_FEATURE_HOPS = 8
+
+
 @dataclass
 class Stage2Config:
     """The wide network trained on sampled, regular-degree graphs (docs/method.md §4)."""
@@ -268,6 +272,9 @@ def validate(cfg: Config) -> Config:
                        "stage2.input_dropout": s2.input_dropout}.items():
         if not 0 <= value < 1:
             raise ConfigError(f"{key} must be in [0, 1), got {value}")
+    if s2.feature_hops > MAX_FEATURE_HOPS:  # each hop is another N x (F + 1) floats held for the run
+        raise ConfigError(f"stage2.feature_hops must be at most {MAX_FEATURE_HOPS} (each hop adds a copy of the "
+                          f"features), got {s2.feature_hops}")
     if s1.temp_ratio > 1:
         raise ConfigError(f"stage1.temp_ratio must be at most 1 (1 = no annealing), got {s1.temp_ratio}")
     for key, value in {"stage1.norm": s1.norm, "stage2.norm": s2.norm}.items():
