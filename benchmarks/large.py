@@ -133,7 +133,7 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
 
     from spexphormer.data import graph_info
     from spexphormer.nn import Spexphormer
-    from spexphormer.pipeline.stage2 import batch_loss, layer_sampler, predict_nodes, wide_args
+    from spexphormer.pipeline.stage2 import batch_loss, layer_sampler, model_inputs, predict_nodes, wide_args
     from spexphormer.sampling import iterate_batches, receptive_field_warning
     from spexphormer.train import compute_metric
     from spexphormer.utils.memory import StageMeter
@@ -153,12 +153,13 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
         out["sampling_seconds"] = round(sampler.seconds, 1)
         torch.manual_seed(0)
         model = Spexphormer(**wide_args(data, cfg))
+        x = model_inputs(data, cfg)  # data.x unless the config adds whole-graph inputs
         opt = torch.optim.AdamW(model.parameters(), lr=s2.lr, weight_decay=s2.weight_decay)
         model.train()
         step_s, tic = [], time.perf_counter()
         for batch in iterate_batches(train, s2.batch_size, layers, shuffle=True, seed=0):
             t0 = time.perf_counter()
-            loss = batch_loss(model, data.x, data, batch, torch.device("cpu"))
+            loss = batch_loss(model, x, data, batch, torch.device("cpu"))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), s2.clip)
@@ -177,7 +178,7 @@ def stage2_epoch(data, scores, cfg, full, res: dict, args) -> dict:
         model.eval()
         tic = time.perf_counter()
         with torch.no_grad():
-            logits = predict_nodes(model, data.x, test, layers, s2.eval_batch_size or s2.batch_size, torch.device("cpu"))
+            logits = predict_nodes(model, x, test, layers, s2.eval_batch_size or s2.batch_size, torch.device("cpu"))
         out.update(evaluated=True, evaluated_test_nodes=int(test.numel()),
                    eval_seconds=round(time.perf_counter() - tic, 1),
                    test_metric=compute_metric(logits, data.y[test], graph_info(data).task, graph_info(data).metric))

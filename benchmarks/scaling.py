@@ -95,7 +95,7 @@ def child(args) -> int:
                    layers=cfg.stage2.num_layers)
     else:
         from spexphormer.nn import Spexphormer
-        from spexphormer.pipeline.stage2 import batch_loss, layer_sampler, wide_args
+        from spexphormer.pipeline.stage2 import batch_loss, layer_sampler, model_inputs, wide_args
         from spexphormer.sampling import iterate_batches
         from spexphormer.scores import Scores
         if args.child == "stage2-control":
@@ -111,6 +111,7 @@ def child(args) -> int:
         res["sampling_seconds"] = round(sampler.seconds, 3)
         torch.manual_seed(0)
         model = Spexphormer(**wide_args(data, cfg)).to(device)
+        x = model_inputs(data, cfg)  # data.x unless the config adds whole-graph inputs
         opt = torch.optim.AdamW(model.parameters(), lr=s2.lr, weight_decay=s2.weight_decay)
         train = data.train_mask.nonzero().view(-1)
         steps_per_epoch = math.ceil(train.numel() / s2.batch_size)
@@ -129,7 +130,7 @@ def child(args) -> int:
                 order = order if epoch == 0 else epoch_order(epoch)
                 for batch in iterate_batches(order, s2.batch_size, layers, shuffle=False):
                     t0 = time.perf_counter()
-                    loss = batch_loss(model, data.x, data, batch, device)
+                    loss = batch_loss(model, x, data, batch, device)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), s2.clip)

@@ -92,3 +92,13 @@ def test_isolated_nodes_get_zero_propagated_features():
     h1, = propagate(x, ei, 1)
     torch.testing.assert_close(h1[2], torch.zeros(2))
     torch.testing.assert_close(h1[0], torch.ones(2))
+
+
+@pytest.mark.parametrize("edges", [[[0, 1], [1, 5]], [[0, -1], [1, 0]], [[0, 1, 2]]])
+def test_bad_edges_are_a_data_error(edges):
+    from spexphormer.errors import DataError
+    x = torch.ones(3, 2)
+    with pytest.raises(DataError):
+        input_features(x, torch.tensor(edges), degree=True, hops=1)
+    with pytest.raises(DataError):
+        propagate(x, torch.tensor(edges), 1)

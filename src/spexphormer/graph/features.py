@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from spexphormer.errors import DataError
 from spexphormer.utils.sparse import csr_matrix
 
 #: Floats per column chunk (128 MiB): bounds the temporaries of the sparse products and of the
@@ -55,8 +56,18 @@ def _sorted_by_destination(src: Tensor, dst: Tensor) -> bool:
     return bool((step >= 0).all() and ((step > 0) | (src[1:] > src[:-1])).all())
 
 
+def _check_edges(edge_index: Tensor, n: int) -> None:
+    """A clear error for node ids outside ``0..n-1`` (the unchecked CSR product would read past
+    its arrays)."""
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise DataError(f"edge_index must have shape [2, E], got {list(edge_index.shape)}")
+    if edge_index.numel() and not (0 <= int(edge_index.min()) and int(edge_index.max()) < n):
+        raise DataError(f"edge_index holds node ids outside 0..{n - 1} (the features have {n} rows)")
+
+
 def _propagation(edge_index: Tensor, n: int) -> Tensor:
-    r"""The sparse CSR matrix :math:`D_{in}^{-1/2} A D_{out}^{-1/2}` ``[n, n]`` (rows: destinations)."""
+    r"""The sparse CSR matrix :math:`D_{in}^{-1/2} A D_{out}^{-1/2}` ``[n, n]`` (rows: destinations);
+    ``edge_index`` already checked."""
     src, dst = edge_index[0].long(), edge_index[1].long()
     d_in = torch.bincount(dst, minlength=n).clamp(min=1).float()
     d_out = torch.bincount(src, minlength=n).clamp(min=1).float()
@@ -81,6 +92,7 @@ def propagate(x: Tensor, edge_index: Tensor, hops: int) -> list[Tensor]:
         edge_index (LongTensor or IntTensor): Edges ``[2, E]``, row 0 the sources.
         hops (int): How many propagation steps.
     """
+    _check_edges(edge_index, x.size(0))
     adj, out, h = _propagation(edge_index, x.size(0)), [], x.float()
     for _ in range(hops):
         nxt = h.new_empty(h.shape)
@@ -110,6 +122,7 @@ def input_features(x: Tensor, edge_index: Tensor, degree: bool = False, hops: in
     if not degree and hops == 0:
         return x
     n, f = x.shape
+    _check_edges(edge_index, n)
     b = f + int(degree)  # the width of each block: [x | degree], then its hops
     out = torch.empty((n, b * (1 + hops)), dtype=torch.float32, device=x.device)  # filled in place
     out[:, :f] = x

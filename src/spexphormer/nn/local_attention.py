@@ -107,7 +107,7 @@ def _graph_slot_matrix(rows: Tensor, srcs: Tensor, n_out: int, n_in: int, mean: 
     count = torch.bincount(rows, minlength=n_out)  # [n_out]
     values = (1.0 / count.clamp(min=1).to(dtype))[rows] if mean else torch.ones(rows.numel(), dtype=dtype,
                                                                                  device=rows.device)
-    return csr_matrix(rows, srcs, values, (n_out, n_in))
+    return csr_matrix(rows, srcs, values, (n_out, n_in), row_counts=count)
 
 
 class LocalAttentionLayer(nn.Module):

@@ -77,7 +77,8 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
     with torch.no_grad():
         if ckpt["kind"] == "exphormer":
             graph = augment_graph(data, cfg)
-            logits = model(model_inputs(data, cfg).to(device), graph.edge_index.to(device), graph.edge_type.to(device))[ids].cpu()
+            x = model_inputs(data, cfg).to(device)
+            logits = model(x, graph.edge_index.to(device), graph.edge_type.to(device))[ids].cpu()
         else:
             path = scores_path or ckpt["meta"].get("scores_file")
             if not path:

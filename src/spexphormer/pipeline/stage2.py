@@ -47,8 +47,8 @@ def model_inputs(data: Data, cfg: Config) -> Tensor:
 def wide_args(data: Data, cfg: Config) -> dict:
     """The wide model's constructor arguments: the data's sizes and ``cfg.stage2``."""
     s2, info = cfg.stage2, graph_info(data)
-    args = dict(in_dim=input_width(data.num_features, s2.degree_feature, s2.feature_hops), out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden,
-                heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm,
+    args = dict(in_dim=input_width(data.num_features, s2.degree_feature, s2.feature_hops),
+                out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden, heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm,
                 pre_layers=s2.pre_layers, scale_logits=s2.scale_logits)
     if s2.model == "local-attention":
         args.update(local=s2.local, branches=s2.branches, jk=s2.jk, input_dropout=s2.input_dropout)
@@ -95,7 +95,8 @@ def predict_sampled(model: nn.Module, data: Data, nodes: Tensor, scores: Scores,
                     device: torch.device) -> Tensor:
     """Outputs of ``nodes`` on the first sample the run of ``seed`` would draw from ``scores``."""
     layers = layer_sampler(scores, cfg, seed).sample(0)
-    return predict_nodes(model, model_inputs(data, cfg), nodes, layers, cfg.stage2.eval_batch_size or cfg.stage2.batch_size, device)
+    return predict_nodes(model, model_inputs(data, cfg), nodes, layers,
+                         cfg.stage2.eval_batch_size or cfg.stage2.batch_size, device)
 
 
 def train_wide(
