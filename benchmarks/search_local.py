@@ -36,6 +36,10 @@ COMMON = {
     "local-only": ["stage2.branches=local"],
     "indrop": ["stage2.input_dropout=0.5"],
     "sum-indrop": ["stage2.local=sum", "stage2.input_dropout=0.5"],
+    # ablations of the preset: the same slots drawn by score among all edge types (the paper's
+    # sampler), and uniform instead of learned scores for the expander slots
+    "mixed-slots": ["stage2.graph_ks=", "stage2.expander_ks="],
+    "uniform": ["stage2.sampler=uniform"],
 }
 def _features(hops: int) -> list[str]:
     """The degree column and ``hops`` propagated copies of the features as extra inputs."""
@@ -104,7 +108,10 @@ GRID = {
                  "ep150": ["stage2.epochs=150"],
                  "lr5e-3": ["stage2.lr=0.005"],
                  "exp8": ["stage2.expander_ks=8,8,8,8"],
-                 "w48": ["stage2.hidden=48"]},
+                 "w48": ["stage2.hidden=48"],
+                 # round 9: several steps per epoch (the preset's batch holds every training node)
+                 "bs2k": ["stage2.batch_size=2000"],
+                 "bs1k": ["stage2.batch_size=1000"]},
     "actor": {**COMMON,
               "drop07": ["stage2.dropout=0.7"],
               "L2": ["stage2.num_layers=2", "stage2.graph_ks=8,8", "stage2.expander_ks=2,2"],
@@ -117,7 +124,9 @@ GRID = {
               "wd01": ["stage2.weight_decay=0.1"],
               "wd05": ["stage2.weight_decay=0.5"],
               "lr3-ep200": ["stage2.lr=0.003", "stage2.epochs=200"],
-              "w64-drop06": ["stage2.hidden=64", "stage2.dropout=0.6"]},
+              "w64-drop06": ["stage2.hidden=64", "stage2.dropout=0.6"],
+              "bs1k": ["stage2.batch_size=1000"],
+              "bs500": ["stage2.batch_size=500"]},
     "cora": {**COMMON,
              "L3": ["stage2.num_layers=3", "stage2.graph_ks=10,10,10", "stage2.expander_ks=2,2,2"],
              "drop07": ["stage2.dropout=0.7"],

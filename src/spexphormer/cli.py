@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", metavar="FILE", help="scores file (default: the one the checkpoint was trained on)")
     p.add_argument("--nodes", metavar="IDS", help="comma-separated node ids, or @FILE with one id per line")
     p.add_argument("--out", required=True, metavar="FILE", help="CSV file to write")
+    p.add_argument("--samples", type=int, default=None, metavar="S",
+                   help="average the predicted distributions over S sampled graphs (default: the checkpoint's "
+                        "stage2.eval_samples)")
     p.add_argument("--device", default=None)
 
     p = sub.add_parser("analyze", help="analyses of attention scores")
@@ -295,7 +298,8 @@ def cmd_predict(args) -> None:
         except ValueError:
             raise SpexphormerError(f"--nodes must be integers, got {args.nodes!r}") from None
     result = predict(args.checkpoint, data=data, data_root=args.data_root, scores_path=args.scores,
-                     nodes=nodes, device=resolve_device(args.device or "auto"), trust_pickle=args.trust_pickle)
+                     nodes=nodes, device=resolve_device(args.device or "auto"), trust_pickle=args.trust_pickle,
+                     samples=args.samples)
     path = write_predictions(result, args.out)
     print(f"wrote predictions of {len(result['nodes']):,} nodes to {path}")
 

@@ -70,6 +70,8 @@ class Stage1Config:
 
 #: The most propagated copies of the features (``stage2.feature_hops``); each is N x (F + 1) floats.
 MAX_FEATURE_HOPS = 8
+#: The most sampled graphs averaged at evaluation (``stage2.eval_samples``): each is a full pass.
+MAX_EVAL_SAMPLES = 64
 
 
 @dataclass
@@ -95,6 +97,7 @@ class Stage2Config:
     clip: float = 1.0
     batch_size: int = 100_000
     eval_batch_size: int = 0  # 0 = same as batch_size
+    eval_samples: int = 1  # sampled graphs averaged when the best model is evaluated and by predict
     recompute: bool = False  # sampled wide models: recompute each layer in backward (less memory, 1.3-1.6x time)
     # Inputs computed once on the whole graph (graph/features.py): what sampling would lose.
     degree_feature: bool = False  # append log(1 + in-degree)
@@ -250,7 +253,7 @@ def validate(cfg: Config) -> Config:
         "stage1.num_layers": s1.num_layers, "stage1.heads": s1.heads, "stage1.epochs": s1.epochs,
         "stage2.hidden": s2.hidden, "stage2.heads": s2.heads, "stage2.num_layers": s2.num_layers,
         "stage2.epochs": s2.epochs, "stage2.batch_size": s2.batch_size,
-        "stage2.resample_every": s2.resample_every, "run.seeds": r.seeds,
+        "stage2.resample_every": s2.resample_every, "stage2.eval_samples": s2.eval_samples, "run.seeds": r.seeds,
     }
     for key, value in positive.items():
         if value < 1:
@@ -275,6 +278,8 @@ def validate(cfg: Config) -> Config:
     if s2.feature_hops > MAX_FEATURE_HOPS:  # each hop is another N x (F + 1) floats held for the run
         raise ConfigError(f"stage2.feature_hops must be at most {MAX_FEATURE_HOPS} (each hop adds a copy of the "
                           f"features), got {s2.feature_hops}")
+    if s2.eval_samples > MAX_EVAL_SAMPLES:  # each sample is another prediction pass over val and test
+        raise ConfigError(f"stage2.eval_samples must be at most {MAX_EVAL_SAMPLES}, got {s2.eval_samples}")
     if s1.temp_ratio > 1:
         raise ConfigError(f"stage1.temp_ratio must be at most 1 (1 = no annealing), got {s1.temp_ratio}")
     for key, value in {"stage1.norm": s1.norm, "stage2.norm": s2.norm}.items():

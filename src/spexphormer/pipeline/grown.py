@@ -101,7 +101,8 @@ def _nodes(ckpt: dict, data: Data, nodes) -> Tensor:
     return ids
 
 
-def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str = "cpu", seed: int = 0) -> dict:
+def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str = "cpu", seed: int = 0,
+                  samples: int | None = None) -> dict:
     """Logits on a graph other than the training graph (see the module docstring).
 
     Returns:
@@ -133,5 +134,5 @@ def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str
             scores = Scores(layer_scores.float().cpu(), graph,
                             graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
             model = _load(wide_model(kind), ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
-            logits = predict_sampled(model, data, ids, scores, cfg, seed, device)
+            logits = predict_sampled(model, data, ids, scores, cfg, seed, device, samples)
     return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from spexphormer.config import Config
+from spexphormer.config import MAX_EVAL_SAMPLES, Config
 from spexphormer.data import graph_info
-from spexphormer.errors import CheckpointError, DataError
+from spexphormer.errors import CheckpointError, ConfigError, DataError
 from spexphormer.graph import describe_split, graph_fingerprint, same_split
 from spexphormer.nn import Exphormer, LocalAttentionNet, Spexphormer
 from spexphormer.pipeline.grown import is_new_graph, predict_grown
@@ -44,10 +44,14 @@ def _graph_from(ckpt: dict, data: Data | None, data_root: str | None, trust_pick
 
 def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: str | None = None,
             scores_path: str | os.PathLike | None = None, nodes: list[int] | None = None,
-            device: torch.device | str = "cpu", seed: int = 0, trust_pickle: bool = False) -> dict:
+            device: torch.device | str = "cpu", seed: int | None = None, trust_pickle: bool = False,
+            samples: int | None = None) -> dict:
     """Logits of ``nodes`` (default all) under a checkpoint.
 
-    Spexphormer predictions use one graph sampled from the scores file with ``seed``. On a graph
+    Spexphormer predictions use graphs sampled from the scores file with ``seed`` (default: the
+    checkpoint's training seed, so a run's reported metrics are reproduced): the mean
+    predicted distribution over ``samples`` of them (default: the checkpoint's
+    ``stage2.eval_samples``, as its run reported its metrics). On a graph
     other than the training graph (e.g. one that has grown) the checkpoint's estimator scores it
     first, and ``nodes`` defaults to the new nodes (:mod:`spexphormer.pipeline.grown`). Without
     ``data`` the graph recorded in the checkpoint is loaded, safely: a ``.pt`` file needing more
@@ -59,8 +63,12 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
     ckpt = load_checkpoint(checkpoint)
     if ckpt["kind"] not in MODELS:
         raise CheckpointError(f"unknown model kind {ckpt['kind']!r} in {checkpoint}")
+    if samples is not None and not 1 <= samples <= MAX_EVAL_SAMPLES:
+        raise ConfigError(f"samples must be in 1..{MAX_EVAL_SAMPLES}, got {samples}")
+    if seed is None:
+        seed = int(ckpt["meta"].get("seed", 0))
     if is_new_graph(ckpt, data):  # e.g. the training graph with new nodes: score it afresh
-        return predict_grown(ckpt, data, nodes, device, seed)
+        return predict_grown(ckpt, data, nodes, device, seed, samples)
     data = _graph_from(ckpt, data, data_root, trust_pickle)
     cfg, device = Config.from_dict(ckpt["config"]), torch.device(device)
     model = MODELS[ckpt["kind"]](**ckpt["model_args"])
@@ -84,7 +92,7 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
             if not path:
                 raise CheckpointError("give --scores FILE: the checkpoint does not name its scores file")
             scores = Scores.load(path, ckpt["fingerprint"], ckpt["meta"]["split"])
-            logits = predict_sampled(model, data, ids, scores, cfg, seed, device)
+            logits = predict_sampled(model, data, ids, scores, cfg, seed, device, samples)
     return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}
 
 

@@ -96,7 +96,8 @@ def train_seeds(kind: str, seeds: list[int], data: Data, cfg: Config, out: Path,
                     "run_key": key, "seconds": meter.seconds, "peak_memory_bytes": meter.peak_memory_bytes,
                     "working_memory_bytes": meter.working_bytes, "seconds_per_epoch": res.fit.seconds_per_epoch,
                     "edge_ratio": getattr(res, "edge_ratio", 1.0),
-                    "sampling_seconds": getattr(res, "sampling_seconds", 0.0), "resumed_at_epoch": state.resumed_at}
+                    "sampling_seconds": getattr(res, "sampling_seconds", 0.0), "resumed_at_epoch": state.resumed_at,
+                    **getattr(res, "extra", {})}  # e.g. the best epoch's one-sample metrics
             if world().is_main:
                 save_checkpoint(folder / "model.pt", kind, res.model_args, res.fit.state_dict, fingerprint,
                                 cfg.to_dict(), done)

@@ -32,7 +32,7 @@ from spexphormer.pipeline.grown import feature_signature, read_estimator, save_e
 from spexphormer.pipeline.resume import run_key, train_seeds, training_state
 from spexphormer.pipeline.stage1 import estimate, estimator_args, split_of
 from spexphormer.pipeline.stage1_sharded import estimate_sharded
-from spexphormer.pipeline.stage2 import train_wide
+from spexphormer.pipeline.stage2 import model_inputs, train_wide
 from spexphormer.scores import Scores
 from spexphormer.utils.io import save_json
 from spexphormer.utils.lock import locks_out_folder
@@ -132,9 +132,13 @@ def run(data: Data, cfg: Config, out: str | Path, device: torch.device | str = "
     results = _header(data, cfg, device, cfg.stage2.model)
     scores, stage1 = obtain_scores(data, cfg, out, device, scores_path, progress, resume)
 
+    inputs = {}  # the whole-graph inputs, computed by the first seed that trains and shared
+
     def train(seed, log_path, state):
+        if "x" not in inputs:
+            inputs["x"] = model_inputs(data, cfg)
         return train_wide(data, scores, cfg, seed=seed, device=device, log_path=log_path, progress=progress,
-                          state=state)
+                          state=state, inputs=inputs["x"])
 
     meta = {**_checkpoint_meta(data, scores.split), "scores_file": stage1["scores_file"],
             "estimator": read_estimator(stage1["scores_file"])}  # what predictions on a grown graph need

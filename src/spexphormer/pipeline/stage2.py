@@ -2,13 +2,16 @@
 
 Each resampling period draws one sample of per-layer neighbour tables
 (:class:`~spexphormer.sampling.LayerSampler`); training walks mini-batches of target nodes over it,
-and evaluation uses the same kind of sampled graph (docs/method.md §4).
+and evaluation uses the same kind of sampled graph (docs/method.md §4). A prediction on one sampled
+graph is itself random; with ``stage2.eval_samples`` > 1 the best model's reported metrics and
+``predict`` average the predicted distributions over that many sampled graphs.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +25,7 @@ from spexphormer.nn import Spexphormer
 from spexphormer.nn.wide import wide_model
 from spexphormer.sampling import Batch, LayerSampler, SampledLayers, derive_seed, iterate_batches, receptive_field_warning
 from spexphormer.scores import Scores
-from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss
+from spexphormer.train import FitResult, compute_metric, fit, mean_prediction, output_dim, task_loss
 from spexphormer.train.metrics import labelled
 from spexphormer.train.state import TrainingState
 from spexphormer.utils.seed import seeded
@@ -91,12 +94,22 @@ def predict_nodes(model: nn.Module, x: Tensor, nodes: Tensor, layers: SampledLay
                       for batch in iterate_batches(nodes, batch_size, layers, shuffle=False, seed=0)])
 
 
+def predict_averaged(predict: Callable[[SampledLayers], Tensor], sampler: LayerSampler, samples: int,
+                     task: str) -> Tensor:
+    """``predict``'s outputs averaged over ``samples`` sampled graphs (the first ``samples`` epochs'
+    samples of ``sampler``; drawn one at a time, so one sample's tables are held at once), as
+    logits of the mean predicted distribution (:func:`~spexphormer.train.mean_prediction`)."""
+    return mean_prediction([predict(sampler.sample(i)) for i in range(samples)], task)
+
+
 def predict_sampled(model: nn.Module, data: Data, nodes: Tensor, scores: Scores, cfg: Config, seed: int,
-                    device: torch.device) -> Tensor:
-    """Outputs of ``nodes`` on the first sample the run of ``seed`` would draw from ``scores``."""
-    layers = layer_sampler(scores, cfg, seed).sample(0)
-    return predict_nodes(model, model_inputs(data, cfg), nodes, layers,
-                         cfg.stage2.eval_batch_size or cfg.stage2.batch_size, device)
+                    device: torch.device, samples: int | None = None) -> Tensor:
+    """Outputs of ``nodes`` averaged over the first ``samples`` (default ``stage2.eval_samples``)
+    samples the run of ``seed`` would draw from ``scores``; one sample: its first."""
+    x, batch = model_inputs(data, cfg), cfg.stage2.eval_batch_size or cfg.stage2.batch_size
+    return predict_averaged(lambda layers: predict_nodes(model, x, nodes, layers, batch, device),
+                            layer_sampler(scores, cfg, seed), samples or cfg.stage2.eval_samples,
+                            graph_info(data).task)
 
 
 def train_wide(
@@ -108,15 +121,22 @@ def train_wide(
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
     state: TrainingState | None = None,
+    inputs: Tensor | None = None,
 ) -> Stage2Result:
-    """Train the wide Spexphormer on graphs sampled from ``scores``; test metric at best validation."""
+    """Train the wide Spexphormer on graphs sampled from ``scores``; test metric at best validation.
+
+    The best epoch is chosen on each epoch's one sampled graph; with ``stage2.eval_samples`` > 1
+    the best model's validation and test metrics are then those of its predictions averaged over
+    that many sampled graphs (``result.extra["one_sample"]`` keeps the best epoch's own).
+    ``inputs``: :func:`model_inputs` of ``data``, when the caller has them (several seeds share them).
+    """
     s2, device, info = cfg.stage2, torch.device(device), graph_info(data)
     split = {name: getattr(data, f"{name}_mask") & labelled(data.y) for name in ("train", "val", "test")}
     nodes = {name: mask.nonzero().view(-1) for name, mask in split.items()}
     eval_batch = s2.eval_batch_size or s2.batch_size
     receptive_field_warning(s2.batch_size, s2.slots(), data.num_nodes)
     sampler = layer_sampler(scores, cfg, seed)
-    x = model_inputs(data, cfg)
+    x = model_inputs(data, cfg) if inputs is None else inputs
 
     def train_epoch(epoch: int, optimize) -> float:
         layers, total, count = sampler.layers_for(epoch), 0.0, 0
@@ -131,11 +151,16 @@ def train_wide(
     def predict(ids: Tensor) -> Tensor:
         return predict_nodes(model, x, ids, sampler.current, eval_batch, device)
 
-    def evaluate(epoch: int) -> dict[str, float]:
+    def evaluate(epoch: int, samples: int = 1) -> dict[str, float]:
         # one pass over val and test together: their receptive fields overlap (on a small graph both
         # are the whole graph); evaluation-mode batch norm makes a node's output batch-independent
         both = torch.cat([nodes["val"], nodes["test"]])
-        out = dp.predict_sharded(predict, both).split([nodes["val"].numel(), nodes["test"].numel()])
+        if samples == 1:
+            out = dp.predict_sharded(predict, both)
+        else:
+            out = predict_averaged(lambda layers: dp.predict_sharded(
+                lambda ids: predict_nodes(model, x, ids, layers, eval_batch, device), both), sampler, samples, info.task)
+        out = out.split([nodes["val"].numel(), nodes["test"].numel()])
         return {name: compute_metric(o, data.y[nodes[name]], info.task, info.metric)
                 for name, o in zip(("val", "test"), out)}
 
@@ -145,6 +170,13 @@ def train_wide(
         net = dp.wrap(model, device)  # DDP with synchronised norms under torchrun; else the model
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
                      s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress, state=state)
+    extra = {}
+    if s2.eval_samples > 1:  # the best weights are loaded: evaluate them on several sampled graphs
+        model.eval()
+        with torch.no_grad():
+            averaged = evaluate(result.best_epoch, s2.eval_samples)
+        extra["one_sample"] = {"val": result.val, "test": result.test}
+        result.val, result.test = averaged["val"], averaged["test"]
 
     ratio = sum(s2.slots()) / len(s2.slots()) * data.num_nodes / scores.graph.num_edges
-    return Stage2Result(result, model, args, ratio, sampler.seconds)
+    return Stage2Result(result, model, args, ratio, sampler.seconds, extra)

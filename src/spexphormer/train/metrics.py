@@ -41,6 +41,20 @@ def task_loss(logits: Tensor, y: Tensor, task: str) -> Tensor:
     return F.cross_entropy(logits, y)
 
 
+def mean_prediction(outputs: list[Tensor], task: str) -> Tensor:
+    """Logits of the mean predicted distribution over several outputs of the same nodes (e.g. on
+    several sampled graphs): the mean of the probabilities, mapped back to logits (log-probabilities
+    for ``multiclass``; log-odds for ``binary`` and ``multilabel``), so that metrics and losses read
+    it like one output. Shapes: each [n, out] -> [n, out]."""
+    if len(outputs) == 1:
+        return outputs[0]
+    z = torch.stack(outputs).float()  # [S, n, out]
+    if task == "multiclass":  # log of the mean probability (the constant log S does not matter)
+        return z.log_softmax(-1).logsumexp(0) - np.log(len(outputs))
+    # log(mean p) - log(mean (1 - p)), in log space: exact for confident outputs too
+    return F.logsigmoid(z).logsumexp(0) - F.logsigmoid(-z).logsumexp(0)
+
+
 def roc_auc(score: np.ndarray, label: np.ndarray) -> float:
     """Area under the ROC curve via the Mann–Whitney U statistic (ties count one half).
 
