@@ -148,18 +148,15 @@ def train_wide(
             total, count = total + loss.item() * batch.core.numel(), count + batch.core.numel()
         return dp.global_mean(total, count)
 
-    def predict(ids: Tensor) -> Tensor:
-        return predict_nodes(model, x, ids, sampler.current, eval_batch, device)
-
     def evaluate(epoch: int, samples: int = 1) -> dict[str, float]:
         # one pass over val and test together: their receptive fields overlap (on a small graph both
         # are the whole graph); evaluation-mode batch norm makes a node's output batch-independent
         both = torch.cat([nodes["val"], nodes["test"]])
-        if samples == 1:
-            out = dp.predict_sharded(predict, both)
-        else:
-            out = predict_averaged(lambda layers: dp.predict_sharded(
-                lambda ids: predict_nodes(model, x, ids, layers, eval_batch, device), both), sampler, samples, info.task)
+
+        def on(layers: SampledLayers) -> Tensor:  # under torchrun each rank predicts a share
+            return dp.predict_sharded(lambda ids: predict_nodes(model, x, ids, layers, eval_batch, device), both)
+
+        out = on(sampler.current) if samples == 1 else predict_averaged(on, sampler, samples, info.task)
         out = out.split([nodes["val"].numel(), nodes["test"].numel()])
         return {name: compute_metric(o, data.y[nodes[name]], info.task, info.metric)
                 for name, o in zip(("val", "test"), out)}
