@@ -247,6 +247,9 @@ def iterate_batches(
 
 #: Warn when a batch's receptive field bound reaches this fraction of the graph.
 RECEPTIVE_FIELD_WARN_FRACTION = 0.5
+#: ... on graphs of at least this many nodes: below it a step over the whole graph is small, and
+#: batches smaller than the graph are a choice for optimisation (more steps), not for memory.
+RECEPTIVE_FIELD_WARN_MIN_NODES = 50_000
 
 
 def receptive_field_warning(batch_size: int, ks, num_nodes: int) -> str | None:
@@ -258,11 +261,13 @@ def receptive_field_warning(batch_size: int, ks, num_nodes: int) -> str | None:
 
     Returns:
         the message (also issued as a :class:`UserWarning`), or None when the bound is below
-        ``RECEPTIVE_FIELD_WARN_FRACTION`` of the nodes, or when a batch is the whole graph anyway
-        (:math:`B \ge N`, the setting of the small presets).
+        ``RECEPTIVE_FIELD_WARN_FRACTION`` of the nodes, when a batch is the whole graph anyway
+        (:math:`B \ge N`), or when the graph has fewer than ``RECEPTIVE_FIELD_WARN_MIN_NODES``
+        nodes (the small presets' graphs).
     """
     bound = batch_size * math.prod(k + 1 for k in ks)
-    if batch_size >= num_nodes or bound < RECEPTIVE_FIELD_WARN_FRACTION * num_nodes:
+    if (batch_size >= num_nodes or num_nodes < RECEPTIVE_FIELD_WARN_MIN_NODES
+            or bound < RECEPTIVE_FIELD_WARN_FRACTION * num_nodes):
         return None
     factors = "·".join([f"{batch_size:,}"] + [str(k + 1) for k in ks])
     msg = (f"stage 2: a batch's receptive field B·Π(k+1) = {factors} = {bound:,} rows is "
