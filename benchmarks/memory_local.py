@@ -2,7 +2,8 @@
 
 Each setting runs in a fresh process (one thread): load the graph and a scores file, sample the
 epoch's layer graphs, build the model and optimiser, then run ``--steps`` training steps (forward,
-backward, AdamW step) over mini-batches of the preset's batch size. Working memory per step is the
+backward, AdamW step) over mini-batches of the local-attention preset's batch size (the paper
+model at the same batch size where its own preset's differs). Working memory per step is the
 peak RSS during the steps minus the RSS held before them (graph, scores, sampled tables, model);
 on CUDA the allocator's peak minus what was allocated before. Same batch size for every setting.
 Each setting is measured twice: with glibc's defaults (what ``top`` shows: the heap keeps freed
@@ -103,7 +104,10 @@ def main(argv=None) -> int:
         if not found:
             raise SystemExit("no scores file: run benchmarks/accuracy.py --plan local first, or give --scores")
         args.scores = str(found[0])
-    settings = dict(SETTINGS)
+    # the paper model at the local-attention preset's batch size, where the presets differ (Actor's)
+    from spexphormer.presets import preset
+    batch = preset(args.dataset, "local-attention").stage2.batch_size
+    settings = {name: (model, overrides + [f"stage2.batch_size={batch}"]) for name, (model, overrides) in SETTINGS.items()}
     for item in args.extra:
         name, _, overrides = item.partition("=")
         settings[name] = ("local-attention", overrides.split())
