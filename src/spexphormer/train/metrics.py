@@ -49,7 +49,7 @@ def mean_prediction(outputs: list[Tensor], task: str) -> Tensor:
     if len(outputs) == 1:
         return outputs[0]
     z = torch.stack(outputs).float()  # [S, n, out]
-    if task == "multiclass":  # log of the mean probability (the constant log S does not matter)
+    if task == "multiclass":  # log of the mean probability: log-probabilities that sum to one
         return z.log_softmax(-1).logsumexp(0) - np.log(len(outputs))
     # log(mean p) - log(mean (1 - p)), in log space: exact for confident outputs too
     return F.logsigmoid(z).logsumexp(0) - F.logsigmoid(-z).logsumexp(0)
