@@ -6,6 +6,7 @@ thread and ``THP_MEM_ALLOC_ENABLE=1`` (see the Makefile), and at most ``workers`
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -19,6 +20,14 @@ ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 RESULTS = ROOT / "results"
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "datasets"
+
+
+def int_list(text: str) -> list[int]:
+    """An argparse type: comma-separated whole numbers (``"0,1,2"``), a usage error otherwise."""
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
 def child_env(threads: int = 1) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 from statistics import mean, pstdev
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, RESULTS, machine, save_json, table  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, RESULTS, int_list, machine, save_json, table  # noqa: E402
 
 
 def evaluate_checkpoints(args) -> dict:
@@ -37,8 +37,8 @@ def evaluate_checkpoints(args) -> dict:
     set_threads(1)
     paths = sorted(glob.glob(args.checkpoints))
     if not paths:
-        raise SystemExit(f"no checkpoint matches {args.checkpoints!r}")
-    samples = [int(s) for s in args.samples.split(",")]
+        raise SystemExit(f"error: no checkpoint matches {args.checkpoints!r}")
+    samples = args.samples
     data = load_graph(dataset=args.dataset, root=args.data_root, split_index=args.split_index)
     info = graph_info(data)
     ids = {n: getattr(data, f"{n}_mask").nonzero().view(-1) for n in ("val", "test")}
@@ -70,12 +70,17 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True)
     p.add_argument("--checkpoints", required=True, help="glob of model.pt files (quote it)")
-    p.add_argument("--samples", default="1,4,8,16", help="comma-separated sample counts (default 1,4,8,16)")
+    p.add_argument("--samples", type=int_list, default=[1, 4, 8, 16],
+                   help="comma-separated sample counts (default 1,4,8,16)")
     p.add_argument("--split-index", type=int, default=0)
     p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
     p.add_argument("--out", default=None, help="JSON path (default results/eval_samples_<dataset>.json)")
     args = p.parse_args(argv)
-    result = evaluate_checkpoints(args)
+    from spexphormer.errors import SpexphormerError
+    try:
+        result = evaluate_checkpoints(args)
+    except SpexphormerError as exc:  # a bad dataset, checkpoint or sample count: one line, as the CLI does
+        raise SystemExit(f"error: {exc}") from None
     out = Path(args.out) if args.out else RESULTS / f"eval_samples_{args.dataset}.json"
     save_json(result, out)
     reported = [r["reported"] for r in result["runs"]]

@@ -21,7 +21,7 @@ from pathlib import Path
 from statistics import mean, pstdev
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, RESULTS, machine, save_json, table  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, RESULTS, int_list, machine, save_json, table  # noqa: E402
 
 
 def run_splits(args) -> dict:
@@ -32,7 +32,7 @@ def run_splits(args) -> dict:
 
     set_threads(1)
     rows = []
-    for split in [int(s) for s in args.splits.split(",")]:
+    for split in args.splits:
         data = load_graph(dataset=args.dataset, root=args.data_root, split_index=split)
         cfg = preset(args.dataset, args.model).override(
             [f"run.split_index={split}", f"run.seed={split}", "run.seeds=1", "run.threads=1", "run.device=cpu"]
@@ -60,13 +60,18 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, help="a dataset with official splits: tolokers, minesweeper, actor")
     p.add_argument("--model", default="local-attention", help="spexphormer or local-attention (default)")
-    p.add_argument("--splits", default="0,1,2,3,4", help="comma-separated split indices (default 0,1,2,3,4)")
+    p.add_argument("--splits", type=int_list, default=[0, 1, 2, 3, 4],
+                   help="comma-separated split indices (default 0,1,2,3,4)")
     p.add_argument("--set", action="append", default=[], help="config override, repeatable")
     p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
     p.add_argument("--runs", default=str(RESULTS / "runs" / "splits"), help="folder of the runs")
     p.add_argument("--out", default=None, help="JSON path (default results/splits_<model>_<dataset>.json)")
     args = p.parse_args(argv)
-    result = run_splits(args)
+    from spexphormer.errors import SpexphormerError
+    try:
+        result = run_splits(args)
+    except SpexphormerError as exc:  # a bad dataset, split or override: one line, as the CLI does
+        raise SystemExit(f"error: {exc}") from None
     out = Path(args.out) if args.out else RESULTS / f"splits_{args.model}_{args.dataset}.json"
     save_json(result, out)
     rows = [{"split": r["split"], "val": f"{r['val']:.2f}", "test": f"{r['test']:.2f}",
