@@ -89,7 +89,8 @@ def main(argv=None) -> int:
              "s/evaluation": ""}]
     for key, v in result["summary"].items():
         rows.append({"samples": key[2:], "val": f"{v['val']['mean']:.2f}",
-                     "test": f"{v['test']['mean']:.2f} ± {v['test']['std']:.2f}", "s/evaluation": f"{v['seconds']:.1f}"})
+                     "test": f"{v['test']['mean']:.2f} ± {v['test']['std']:.2f}",
+                     "s/evaluation": f"{v['seconds']:.1f}"})
     print(table(rows, title=f"{args.dataset} · {result['split']} · {result['checkpoints']} checkpoints · "
                             f"metric {result['metric']} (mean ± std over checkpoints)"))
     print(f"wrote {out}")
