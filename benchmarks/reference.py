@@ -1,0 +1,311 @@
+"""The authors' released code, run end to end on this machine, beside ours on the same dataset.
+
+Measures, for Minesweeper, Tolokers and Actor, the best-validation epoch's validation and test
+metric of both stages of the authors' code (``hamed1375/Sp_Exphormer`` at 1436adf, its configs
+unchanged, CPU overrides only): stage 1 (the attention-score estimator, ``<name>_ASE.yaml``) and
+stage 2 (Spexphormer, ``<name>_spexphormer.yaml``), with the epoch counts and wall seconds.
+
+    python benchmarks/reference.py --ref-dir /work/ref/Sp_Exphormer --python /work/ref/venv/bin/python \\
+        --dataset minesweeper --runs 3 --threads 2 --work /work/ref/runs
+
+Run ``r`` (0-based) uses seed ``r`` for both stages, in its own scratch folder
+``<work>/<dataset>-run<r>/`` outside this repository (the authors' code reads its dataset and
+writes its attention scores relative to its working folder; their code never enters ours). The
+dataset's raw files are copied there from ``--data-root``. Stage 2 reads the scores of seed 0
+whatever its own seed (``read_scores(seed=0)`` in their ``train_with_sampling.py``), so for r > 0
+the stage-1 files ``seed<r>_h4_layer_<i>.npy`` are copied to the ``seed0_...`` names in that run's
+folder before stage 2. Finished stages are read back from their folder (``done.json``), so the
+script resumes where it stopped.
+
+The best epoch is chosen as the authors' code does: the first epoch with the highest validation
+metric (``metric_best``, ``metric_agg: argmax``), read from GraphGym's per-epoch
+``<out_dir>/<cfg>/<seed>/{val,test}/stats.json`` and checked against the last "Best so far" line
+of its log.
+
+``--ours`` runs our pipeline (``spexphormer.pipeline.run``, the paper preset, seeds 0..N-1, one
+stage 1 per seed) on the same dataset (``actor-reference`` for Actor: the reference's unseeded
+class-balanced 50/25/25 split, row-normalised features, directed edges) and writes
+``results/ours_vs_reference_<dataset>.json`` with both sides, means ± sample std (ddof=1) and the
+differences of the means; without ``--ours`` it writes ``results/reference_<dataset>.json`` only.
+``--collect`` re-reads the finished runs without starting any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from statistics import mean, stdev
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA_ROOT, REPO, RESULTS, machine, save_json, table  # noqa: E402
+
+REF_COMMIT = "1436adf"
+
+# our dataset name -> the reference's config folder, GraphGym dataset name, raw files to copy
+# (source under --data-root, destination under the run folder) and metric
+DATASETS = {
+    "minesweeper": {"cfg_dir": "configs/heterophilic/minesweeper", "prefix": "minesweeper", "name": "Minesweeper",
+                    "raw": [("Heterophilous/minesweeper/raw/minesweeper.npz",
+                             "datasets/Heterophilous/minesweeper/raw/minesweeper.npz")],
+                    "metric": "auc", "ours": "minesweeper"},
+    "tolokers": {"cfg_dir": "configs/heterophilic/tolokers", "prefix": "tolokers", "name": "Tolokers",
+                 "raw": [("Heterophilous/tolokers/raw/tolokers.npz", "datasets/Heterophilous/tolokers/raw/tolokers.npz")],
+                 "metric": "auc", "ours": "tolokers"},
+    "actor": {"cfg_dir": "configs/heterophilic/actor", "prefix": "actor", "name": "actor",
+              "raw": [(f"Actor/raw/{f}", f"datasets/actor/actor/raw/{f}")
+                      for f in ("out1_graph_edges.txt", "out1_node_feature_label.txt")],
+              "metric": "accuracy", "ours": "actor-reference"},
+}
+STAGES = (("stage1", "ASE"), ("stage2", "spexphormer"))
+BEST_RE = re.compile(r"Best so far: epoch (\d+).*?val_loss: [0-9.]+ val_(\w+): ([0-9.]+)\s+test_loss: [0-9.]+ "
+                     r"test_\w+: ([0-9.]+)")
+
+
+class BadInput(Exception):
+    pass
+
+
+def _epochs(stats: Path) -> list[dict]:
+    return [json.loads(line) for line in stats.read_text().splitlines() if line.strip()]
+
+
+def parse_stage(stage_dir: Path, cfg_name: str, seed: int, metric: str) -> dict:
+    """The best-validation epoch of one finished GraphGym run under ``stage_dir/results``."""
+    run_dir = stage_dir / "results" / cfg_name / str(seed)
+    val, test = _epochs(run_dir / "val" / "stats.json"), _epochs(run_dir / "test" / "stats.json")
+    vals = [e[metric] for e in val]
+    best = vals.index(max(vals))  # numpy argmax: the first of equal maxima, as their loop
+    out = {"best_epoch": best, "epochs": len(val), "val": round(100 * val[best][metric], 4),
+           "test": round(100 * test[best][metric], 4),
+           "val_epoch_record": val[best]["epoch"]}
+    log = run_dir / "logging.log"
+    if log.exists():
+        hits = BEST_RE.findall(log.read_text())
+        if hits:
+            e, _, v, t = hits[-1]
+            out["log_best"] = {"epoch": int(e), "val": round(100 * float(v), 4), "test": round(100 * float(t), 4)}
+            if int(e) != best:
+                out["log_mismatch"] = True
+    return out
+
+
+def ref_command(args, spec: dict, stage_cfg: str, seed: int) -> list[str]:
+    cfg = Path(args.ref_dir) / spec["cfg_dir"] / f"{spec['prefix']}_{stage_cfg}.yaml"
+    return [args.python, str(Path(args.ref_dir) / "main.py"), "--cfg", str(cfg),
+            "wandb.use", "False", "accelerator", "cpu", "gpu_mem", "False", "num_threads", str(args.threads),
+            "out_dir", "results", "seed", str(seed)] + (["optim.max_epoch", str(args.max_epoch)] if args.max_epoch else [])
+
+
+def ref_env(threads: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONUNBUFFERED="1", WANDB_MODE="disabled")
+    return env
+
+
+def run_reference(args, spec: dict, r: int) -> dict:
+    """Run (or read back) both stages of reference run ``r`` in ``<work>/<dataset>-run<r>``."""
+    folder = Path(args.work) / f"{args.dataset}-run{r}"
+    tag = f"-e{args.max_epoch}" if args.max_epoch else ""
+    folder = folder.with_name(folder.name + tag)
+    folder.mkdir(parents=True, exist_ok=True)
+    for src, dst in spec["raw"]:
+        d = folder / dst
+        if not d.exists():
+            d.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(args.data_root) / src, d)
+    row = {"run": r, "seed": r, "folder": str(folder)}
+    for stage, stage_cfg in STAGES:
+        done = folder / f"{stage}.done.json"
+        cfg_name = f"{spec['prefix']}_{stage_cfg}"
+        if done.exists():
+            row[stage] = json.loads(done.read_text())
+            continue
+        if args.collect:
+            row[stage] = None
+            return row
+        if stage == "stage2" and r != 0:  # their stage 2 reads seed 0's scores whatever its seed
+            sdir = folder / "Attention_scores" / spec["name"]
+            for f in sorted(sdir.glob(f"seed{r}_h*_layer_*.npy")):
+                shutil.copyfile(f, sdir / f.name.replace(f"seed{r}_", "seed0_", 1))
+        cmd = ref_command(args, spec, stage_cfg, r)
+        print(f"[{time.strftime('%H:%M:%S')}] {args.dataset} run {r} {stage}: {' '.join(cmd)}  (cwd {folder})",
+              flush=True)
+        t0 = time.time()
+        with open(folder / f"{stage}.log", "w") as log:
+            rc = subprocess.call(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=ref_env(args.threads))
+        seconds = time.time() - t0
+        if rc != 0:
+            raise RuntimeError(f"{args.dataset} run {r} {stage} failed (rc {rc}); see {folder / (stage + '.log')}")
+        res = parse_stage(folder, cfg_name, r, spec["metric"])
+        res.update(seconds=round(seconds, 1), command=cmd, cwd=str(folder), threads=args.threads,
+                   finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        done.write_text(json.dumps(res, indent=2) + "\n")
+        row[stage] = res
+        print(f"[{time.strftime('%H:%M:%S')}] {args.dataset} run {r} {stage}: best epoch {res['best_epoch']} "
+              f"val {res['val']:.2f} test {res['test']:.2f} ({seconds:.0f} s)", flush=True)
+    return row
+
+
+def summary(values: list[float]) -> dict:
+    return {"mean": mean(values) if values else None, "std": stdev(values) if len(values) > 1 else None,
+            "n": len(values), "values": values}
+
+
+def fmt(s: dict | None) -> str:
+    if not s or s["mean"] is None:
+        return "-"
+    return f"{s['mean']:.2f} ± {s['std']:.2f} (n={s['n']})" if s["std"] is not None else f"{s['mean']:.2f} (n=1)"
+
+
+def reference_side(args, spec) -> dict:
+    rows = [run_reference(args, spec, r) for r in range(args.runs)]
+    out = {"rows": rows}
+    for stage, _ in STAGES:
+        fin = [r[stage] for r in rows if r.get(stage)]
+        out[stage] = {"val": summary([f["val"] for f in fin]), "test": summary([f["test"] for f in fin]),
+                      "seconds": summary([f["seconds"] for f in fin])}
+    return out
+
+
+def ours_side(args, spec) -> dict:
+    """Our pipeline through the Python API, paper preset, seeds 0..N-1, one stage 1 each."""
+    sys.path.insert(0, str(REPO / "src"))
+    from spexphormer.data import load_graph
+    from spexphormer.pipeline.run import run
+    from spexphormer.presets import preset
+    from spexphormer.utils.device import set_threads
+
+    set_threads(args.threads)
+    data = load_graph(dataset=spec["ours"], root=args.data_root)
+    rows = []
+    for seed in range(args.seeds):
+        cfg = preset(spec["ours"], "spexphormer").override(
+            [f"run.seed={seed}", "run.seeds=1", f"run.threads={args.threads}", "run.device=cpu"] + list(args.set))
+        t0 = time.time()
+        res = run(data, cfg, Path(args.ours_runs) / spec["ours"] / f"seed{seed}", progress=False, resume=True)
+        s1 = res["stages"].get("stage1", {})
+        rows.append({"seed": seed, "estimator_val": _pct(s1.get("val")), "estimator_test": _pct(s1.get("test")),
+                     "val": 100 * res["val"]["mean"], "test": 100 * res["test"]["mean"],
+                     "seconds": round(time.time() - t0, 1), "stages": res["stages"]})
+        print(f"ours {spec['ours']} seed {seed}: estimator test {rows[-1]['estimator_test']} "
+              f"model val {rows[-1]['val']:.2f} test {rows[-1]['test']:.2f}", flush=True)
+    return {"rows": rows, "dataset": spec["ours"], "overrides": list(args.set),
+            "stage1": {"test": summary([r["estimator_test"] for r in rows if r["estimator_test"] is not None]),
+                       "val": summary([r["estimator_val"] for r in rows if r["estimator_val"] is not None])},
+            "stage2": {"test": summary([r["test"] for r in rows]), "val": summary([r["val"] for r in rows])}}
+
+
+def _pct(x):
+    """A stage-1 metric as recorded by our pipeline (a fraction or a {"mean": ...}) in percent."""
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        x = x.get("mean", x.get("value"))
+    return None if x is None else 100 * float(x)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ref-dir", required=True, help="the authors' code (a checkout of Sp_Exphormer at 1436adf)")
+    p.add_argument("--python", required=True, help="the interpreter of a virtualenv with the authors' requirements")
+    p.add_argument("--dataset", required=True, help="minesweeper, tolokers or actor")
+    p.add_argument("--runs", type=int, default=3, help="reference runs, seeds 0..runs-1 (default 3)")
+    p.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
+    p.add_argument("--work", default="/work/ref/runs", help="scratch folder for the runs, outside the repository")
+    p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
+    p.add_argument("--max-epoch", type=int, default=None, help="override both stages' epochs (smoke tests only)")
+    p.add_argument("--collect", action="store_true", help="read back finished runs only; start none")
+    p.add_argument("--ours", action="store_true", help="also run ours (paper preset) and write the comparison")
+    p.add_argument("--seeds", type=int, default=5, help="our seeds with --ours (default 5)")
+    p.add_argument("--ours-runs", default=str(RESULTS / "runs" / "ours_vs_reference"), help="our runs' folder")
+    p.add_argument("--set", action="append", default=[], help="config override for ours, repeatable")
+    p.add_argument("--out", default=None, help="JSON path (default results/reference_<dataset>.json)")
+    args = p.parse_args(argv)
+    try:
+        spec = DATASETS.get(args.dataset)
+        if spec is None:
+            raise BadInput(f"unknown dataset {args.dataset!r} (choose from {', '.join(DATASETS)})")
+        if not (Path(args.ref_dir) / "main.py").is_file():
+            raise BadInput(f"--ref-dir {args.ref_dir}: no main.py there (expected the authors' Sp_Exphormer checkout)")
+        if not os.access(args.python, os.X_OK):
+            raise BadInput(f"--python {args.python}: not an executable")
+        if args.runs < 1 or args.threads < 1 or args.seeds < 1:
+            raise BadInput("--runs, --threads and --seeds must be at least 1")
+        if args.max_epoch is not None and args.max_epoch < 1:
+            raise BadInput("--max-epoch must be at least 1")
+        work = Path(args.work).resolve()
+        if work == REPO or REPO in work.parents:
+            raise BadInput(f"--work {work} is inside the repository; the authors' runs go outside it")
+        for src, _ in spec["raw"]:
+            if not (Path(args.data_root) / src).is_file():
+                raise BadInput(f"--data-root {args.data_root}: missing {src}")
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    t0 = time.time()
+    try:
+        ref = reference_side(args, spec)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    result = {"benchmark": "reference", "dataset": args.dataset, "metric": spec["metric"],
+              "reference": {"repo": "hamed1375/Sp_Exphormer", "commit": REF_COMMIT, "ref_dir": str(args.ref_dir),
+                            "python": args.python, "configs": [f"{spec['cfg_dir']}/{spec['prefix']}_{c}.yaml"
+                                                               for _, c in STAGES],
+                            "overrides": "wandb.use False accelerator cpu gpu_mem False num_threads N out_dir results "
+                                         "seed r" + (f" optim.max_epoch {args.max_epoch}" if args.max_epoch else ""),
+                            "note": "stage 2 reads seed 0's score files; for r > 0 seed r's are copied to those names"},
+              "protocol": "run r: seed r for both stages, its own folder; best epoch = first argmax of the val metric; "
+                          "mean and sample std (ddof=1) over runs; metric in percent",
+              "threads": args.threads, **ref, "machine": dict(machine(), threads_per_job=args.threads),
+              "wall_seconds": round(time.time() - t0, 1)}
+    out = Path(args.out) if args.out else RESULTS / f"reference_{args.dataset}.json"
+    save_json(result, out)
+    rows = [{"run": r["run"], "estimator val": _f(r.get("stage1"), "val"), "estimator test": _f(r.get("stage1"), "test"),
+             "s1 epochs": _f(r.get("stage1"), "epochs"), "s1 s": _f(r.get("stage1"), "seconds"),
+             "model val": _f(r.get("stage2"), "val"), "model test": _f(r.get("stage2"), "test"),
+             "s2 epochs": _f(r.get("stage2"), "epochs"), "s2 s": _f(r.get("stage2"), "seconds")}
+            for r in ref["rows"]]
+    print(table(rows, f"authors' code, {args.dataset} ({spec['metric']}, %, best-val epoch)"))
+    print(f"estimator test {fmt(ref['stage1']['test'])}; model test {fmt(ref['stage2']['test'])}")
+    print(f"wrote {out}")
+
+    if args.ours:
+        ours = ours_side(args, spec)
+        cmp = {"benchmark": "ours_vs_reference", "dataset": args.dataset, "metric": spec["metric"],
+               "reference": result, "ours": ours, "machine": dict(machine(), threads_per_job=args.threads),
+               "delta_means": {s: (ours[s]["test"]["mean"] - ref[s]["test"]["mean"])
+                               if ours[s]["test"]["mean"] is not None and ref[s]["test"]["mean"] is not None else None
+                               for s in ("stage1", "stage2")}}
+        cout = RESULTS / f"ours_vs_reference_{args.dataset}.json"
+        save_json(cmp, cout)
+        d = cmp["delta_means"]
+        print(table([{"dataset": args.dataset, "estimator ours": fmt(ours["stage1"]["test"]),
+                      "estimator authors'": fmt(ref["stage1"]["test"]),
+                      "Δ": "-" if d["stage1"] is None else f"{d['stage1']:+.2f}",
+                      "paper model ours": fmt(ours["stage2"]["test"]), "authors'": fmt(ref["stage2"]["test"]),
+                      "Δ ": "-" if d["stage2"] is None else f"{d['stage2']:+.2f}"}],
+                    "ours against the authors' code, same machine (test, %)"))
+        print(f"wrote {cout}")
+    return 0
+
+
+def _f(d, key):
+    if not d:
+        return "-"
+    v = d[key]
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
