@@ -22,12 +22,13 @@ metric (``metric_best``, ``metric_agg: argmax``), read from GraphGym's per-epoch
 ``<out_dir>/<cfg>/<seed>/{val,test}/stats.json`` and checked against the last "Best so far" line
 of its log.
 
-``--ours`` runs our pipeline (``spexphormer.pipeline.run``, the paper preset, seeds 0..N-1, one
-stage 1 per seed) on the same dataset (``actor-reference`` for Actor: the reference's unseeded
+``--ours`` runs our pipeline (``spexphormer.pipeline.run``, the paper preset, seeds 0..N-1; seed s
+sets ``run.seed``, ``graph.seed`` and ``stage1.seed``, so each seed has its own expander and stage 1) on the same dataset (``actor-reference`` for Actor: the reference's unseeded
 class-balanced 50/25/25 split, row-normalised features, directed edges) and writes
 ``results/ours_vs_reference_<dataset>.json`` with both sides, means ± sample std (ddof=1) and the
 differences of the means; without ``--ours`` it writes ``results/reference_<dataset>.json`` only.
-``--collect`` re-reads the finished runs without starting any.
+``--collect`` re-reads the finished runs without starting any (``--ours --collect``: ours against
+the reference runs finished so far).
 """
 
 from __future__ import annotations
@@ -184,18 +185,21 @@ def ours_side(args, spec) -> dict:
     from spexphormer.utils.device import set_threads
 
     set_threads(args.threads)
-    data = load_graph(dataset=spec["ours"], root=args.data_root)
     rows = []
     for seed in range(args.seeds):
+        # as the reference's run r: its own expander, its own estimator, and (Actor) its own random split
+        data = load_graph(dataset=spec["ours"], root=args.data_root, seed=seed)
         cfg = preset(spec["ours"], "spexphormer").override(
-            [f"run.seed={seed}", "run.seeds=1", f"run.threads={args.threads}", "run.device=cpu"] + list(args.set))
+            [f"run.seed={seed}", "run.seeds=1", f"graph.seed={seed}", f"stage1.seed={seed}",
+             f"run.threads={args.threads}", "run.device=cpu"] + list(args.set))
         t0 = time.time()
         res = run(data, cfg, Path(args.ours_runs) / spec["ours"] / f"seed{seed}", progress=False, resume=True)
         s1 = res["stages"].get("stage1", {})
         rows.append({"seed": seed, "estimator_val": _pct(s1.get("val")), "estimator_test": _pct(s1.get("test")),
                      "val": 100 * res["val"]["mean"], "test": 100 * res["test"]["mean"],
                      "seconds": round(time.time() - t0, 1), "stages": res["stages"]})
-        print(f"ours {spec['ours']} seed {seed}: estimator test {rows[-1]['estimator_test']} "
+        e = rows[-1]["estimator_test"]
+        print(f"ours {spec['ours']} seed {seed}: estimator test {'-' if e is None else f'{e:.2f}'} "
               f"model val {rows[-1]['val']:.2f} test {rows[-1]['test']:.2f}", flush=True)
     return {"rows": rows, "dataset": spec["ours"], "overrides": list(args.set),
             "stage1": {"test": summary([r["estimator_test"] for r in rows if r["estimator_test"] is not None]),
@@ -229,6 +233,8 @@ def main(argv=None) -> int:
     p.add_argument("--ours-runs", default=str(RESULTS / "runs" / "ours_vs_reference"), help="our runs' folder")
     p.add_argument("--set", action="append", default=[], help="config override for ours, repeatable")
     p.add_argument("--out", default=None, help="JSON path (default results/reference_<dataset>.json)")
+    p.add_argument("--compare-out", default=None,
+                   help="--ours JSON path (default results/ours_vs_reference_<dataset>.json)")
     args = p.parse_args(argv)
     try:
         spec = DATASETS.get(args.dataset)
@@ -287,7 +293,7 @@ def main(argv=None) -> int:
                "delta_means": {s: (ours[s]["test"]["mean"] - ref[s]["test"]["mean"])
                                if ours[s]["test"]["mean"] is not None and ref[s]["test"]["mean"] is not None else None
                                for s in ("stage1", "stage2")}}
-        cout = RESULTS / f"ours_vs_reference_{args.dataset}.json"
+        cout = Path(args.compare_out) if args.compare_out else RESULTS / f"ours_vs_reference_{args.dataset}.json"
         save_json(cmp, cout)
         d = cmp["delta_means"]
         print(table([{"dataset": args.dataset, "estimator ours": fmt(ours["stage1"]["test"]),
