@@ -1,0 +1,495 @@
+"""Differential test of our estimator (stage 1) against the authors' released code, layer by layer.
+
+Measures, on one real graph (Minesweeper by default) with one augmented edge list fed to both
+sides, the largest absolute and relative differences between the authors' ASE network (built by
+their GraphGym config machinery from ``<ref-dir>/configs/heterophilic/<name>/<name>_ASE.yaml``)
+and our ``AttentionScoreEstimator`` holding the same weights:
+
+* the forward activations of every block (input map, pre-layer, each layer's attention output,
+  first norm and output), the logits and the loss, in training mode at T = 1;
+* the exported attention scores of every layer (their own export path, ``saving_epoch``, which
+  writes the ``.npy`` files stage 2 reads), at T = 1 and at an annealed temperature;
+* every parameter's gradient, the clipped gradient norm, and every parameter after one AdamW step
+  (lr 0.01, weight decay 1e-3, clip 1.0, as both trainers do);
+* the learning-rate sequences of both schedules (their ``cosine_with_warmup`` against
+  ``spexphormer.train.schedule.cosine_with_warmup``).
+
+    python benchmarks/reference_diff.py --ref-dir /work/ref/Sp_Exphormer --python /work/ref/venv/bin/python
+
+The authors' side runs in their virtualenv as a child process (``--side reference``, importing only
+from ``--ref-dir``; their code never enters this repository), in a scratch folder (``--work``);
+the two sides exchange weights, inputs and results as ``.pt`` files there. Their weights (their
+initialisation, seeded) are copied into ours through the explicit name map in ``weight_map``.
+Ours runs twice: on the edge list (autograd through the sparse kernels) and through the fused CPU
+CSR kernels that training uses. Prints a table and writes ``results/reference_diff.json``. One
+thread each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+CONFIGS = {"minesweeper": ("configs/heterophilic/minesweeper/minesweeper_ASE.yaml", "Minesweeper"),
+           "tolokers": ("configs/heterophilic/tolokers/tolokers_ASE.yaml", "Tolokers")}
+LR, WD, CLIP = 0.01, 1e-3, 1.0
+ANNEALED_EPOCH = 30  # an epoch after temp_wait: T = max(temp_min, ratio ** (epoch - wait))
+
+
+# --------------------------------------------------------------------------------------------
+# the authors' side (runs under their interpreter; imports only from --ref-dir)
+# --------------------------------------------------------------------------------------------
+
+def reference_side(args) -> None:
+    import argparse as ap
+
+    import numpy as np
+
+    sys.path.insert(0, args.ref_dir)
+    import spexphormer  # noqa: F401  (their package: registers layers, encoders, heads, schedulers)
+    from torch_geometric.data import Data
+    from torch_geometric.graphgym.config import cfg, load_cfg, set_cfg
+    from torch_geometric.graphgym.loss import compute_loss
+    from torch_geometric.graphgym.register import network_dict, scheduler_dict
+
+    if not spexphormer.__file__.startswith(str(Path(args.ref_dir).resolve())):
+        raise SystemExit(f"error: imported {spexphormer.__file__}, not the reference package")
+    torch.set_num_threads(1)
+    work = Path(args.work)
+    inp = torch.load(work / "inputs.pt")
+    cfg_file, name = CONFIGS[args.dataset]
+    set_cfg(cfg)
+    load_cfg(cfg, ap.Namespace(cfg_file=str(Path(args.ref_dir) / cfg_file),
+                               opts=["wandb.use", "False", "accelerator", "cpu", "gpu_mem", "False"]))
+    cfg.share.dim_in, cfg.share.dim_out = inp["x"].size(1), inp["out_dim"]
+    cfg.train.cur_epoch, cfg.train.saving_epoch = 0, False
+    torch.manual_seed(args.seed)
+    model = network_dict[cfg.model.type](cfg.share.dim_in, cfg.share.dim_out)
+    init_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def batch(split):
+        n = inp["x"].size(0)
+        b = Data(x=inp["x"].clone(), y=inp["y"].clone(), edge_index=inp["edge_index"].clone(),
+                 edge_attr=inp["edge_type"].clone(), train_mask=inp["train_mask"], val_mask=inp["val_mask"],
+                 test_mask=inp["test_mask"], batch=torch.zeros(n, dtype=torch.long))
+        b.split = split
+        return b
+
+    acts, type_out = {}, {}
+
+    def grab(key, attr=True):
+        def hook(_m, _i, out):
+            acts[key] = (out.x if attr else out).detach().clone()
+        return hook
+
+    handles = [model.encoder.node_encoder.register_forward_hook(grab("encoder.input")),
+               model.pre_mp.register_forward_hook(grab("encoder.pre")),
+               model.post_mp.layer_post_mp.register_forward_hook(grab("logits"))]
+    for i, layer in enumerate(model.layers):
+        al = layer.attention_layer
+        handles += [al.self_attn.register_forward_hook(grab(f"layer{i}.attn", attr=False)),
+                    al.register_forward_hook(grab(f"layer{i}.norm1", attr=False)),
+                    layer.register_forward_hook(grab(f"layer{i}.out"))]
+
+        def keep(key):
+            def hook(_m, _i, out):
+                out.retain_grad()
+                type_out[key] = out
+            return hook
+        handles += [al.self_attn.E1.register_forward_hook(keep(f"layer{i}.E1")),
+                    al.self_attn.E2.register_forward_hook(keep(f"layer{i}.E2"))]
+
+    # 1. training-mode forward at T = 1, loss, gradients, one AdamW step
+    model.train()
+    pred, true = model(batch("train"))
+    loss, _ = compute_loss(pred, true)
+    loss.backward()
+    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+    type_grads = {k: v.grad.detach().clone() for k, v in type_out.items()}
+    type_values = {k: v.detach().clone() for k, v in type_out.items()}
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD)
+    opt.step()
+    after = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    train_acts = dict(acts)
+
+    # 2. the exported scores (their saving path), eval mode, from the initial weights
+    for h in handles:
+        h.remove()
+    exported = {}
+    cwd = os.getcwd()
+    for tag, epoch in (("T1", 0), ("annealed", ANNEALED_EPOCH)):
+        model.load_state_dict(init_state)
+        model.eval()
+        for layer in model.layers:
+            layer.attention_layer.self_attn.T = 1.0
+        out_dir = work / f"export_{tag}"
+        out_dir.mkdir(exist_ok=True)
+        os.chdir(out_dir)
+        try:
+            cfg.train.cur_epoch, cfg.train.saving_epoch = epoch, True
+            with torch.no_grad():
+                model(batch("val"))
+            cfg.train.saving_epoch = False
+        finally:
+            os.chdir(cwd)
+        T = model.layers[0].attention_layer.self_attn.T
+        files = sorted((out_dir / "Attention_scores" / name).glob(f"seed{cfg.seed}_h*_layer_*.npy"))
+        exported[tag] = {"T": T, "scores": [torch.from_numpy(np.load(f)).reshape(len(inp["edge_type"]), -1)
+                                            for f in sorted(files, key=lambda p: int(p.stem.rsplit("_", 1)[1]))]}
+
+    # 3. their learning-rate schedule, as their loop uses it (scheduler.step() once per epoch)
+    dummy = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optim.base_lr)
+    sched = scheduler_dict[cfg.optim.scheduler](dummy, cfg.optim.num_warmup_epochs, cfg.optim.max_epoch)
+    lrs = []
+    for _ in range(cfg.optim.max_epoch):
+        lrs.append(dummy.param_groups[0]["lr"])
+        dummy.step()
+        sched.step()
+
+    torch.save({"init": init_state, "acts": train_acts, "loss": loss.detach(), "grads": grads,
+                "type_grads": type_grads, "type_values": type_values, "grad_norm": gnorm, "after": after,
+                "exported": exported, "lrs": lrs, "params": sum(p.numel() for p in model.parameters()),
+                "cfg": {"temp_rdc_ratio": cfg.train.temp_rdc_ratio, "temp_wait": cfg.train.temp_wait,
+                        "temp_min": cfg.train.temp_min, "base_lr": cfg.optim.base_lr,
+                        "warmup": cfg.optim.num_warmup_epochs, "max_epoch": cfg.optim.max_epoch,
+                        "bn_eps": cfg.bn.eps, "bn_mom": cfg.bn.mom, "l2norm": cfg.gnn.l2norm,
+                        "gnn_batchnorm": cfg.gnn.batchnorm, "round": cfg.round}},
+               work / "reference_out.pt")
+
+
+# --------------------------------------------------------------------------------------------
+# the weight map: their state_dict -> ours
+# --------------------------------------------------------------------------------------------
+
+def weight_map(ref: dict, ours: torch.nn.Module, heads: int) -> tuple[dict, list[str]]:
+    """Our state_dict filled from theirs, and notes on what has no one-to-one counterpart.
+
+    Their QKV is one Linear whose output is viewed as [H, 3 * d_h] and split Q|K|V inside each head;
+    their pre-layer Linear has no bias (GraphGym drops it before a BatchNorm): ours gets 0. The
+    per-type terms: their model-level ``Embedding(3, d)`` (``encoder.edge_encoder.encoder``) through
+    each layer's ``E1: d -> D`` (no bias) and ``E2: d -> H``; our current layout holds the effective
+    per-type scale ``sum_c E1(e_t)_{h,c}`` and shift ``E2(e_t)_h`` directly, our new layout (if
+    present) takes the table and the maps as they are.
+    """
+    sd = {k: v.clone() for k, v in ours.state_dict().items()}
+    notes = []
+
+    def put(dst, src_tensor):
+        if dst not in sd:
+            raise KeyError(f"our state_dict has no {dst}")
+        if sd[dst].shape != src_tensor.shape:
+            src_tensor = src_tensor.reshape(sd[dst].shape)
+        sd[dst] = src_tensor.clone().to(sd[dst].dtype)
+
+    put("encoder.input.weight", ref["encoder.node_encoder.encoder.weight"])
+    put("encoder.input.bias", ref["encoder.node_encoder.encoder.bias"])
+    for j in range(len(ours.encoder.pre)):
+        src = f"pre_mp.Layer_{j}"
+        put(f"encoder.pre.{j}.lin.weight", ref[f"{src}.layer.model.weight"])
+        if f"encoder.pre.{j}.lin.bias" in sd:
+            if f"{src}.layer.model.bias" in ref:
+                put(f"encoder.pre.{j}.lin.bias", ref[f"{src}.layer.model.bias"])
+            else:
+                sd[f"encoder.pre.{j}.lin.bias"].zero_()
+                notes.append(f"encoder.pre.{j}.lin.bias: ours has a bias before the BatchNorm, theirs none (set 0)")
+        for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            put(f"encoder.pre.{j}.norm.{k}", ref[f"{src}.post_layer.0.{k}"])
+    emb = ref["encoder.edge_encoder.encoder.weight"]  # [3, d]
+    new_layout = any(k.endswith("type_embedding.weight") or k.endswith("edge_types.weight") for k in sd)
+    for i, layer in enumerate(ours.layers):
+        a, o = f"layers.{i}.attention_layer.self_attn", f"layers.{i}.attn"
+        w = ref[f"{a}.QKV.weight"]  # [H * 3 * dh, d]
+        dh = w.size(0) // (3 * heads)
+        w = w.view(heads, 3, dh, -1)
+        for j, key in enumerate("QKV"):
+            put(f"{o}.{key}.weight", w[:, j].reshape(heads * dh, -1))
+        put(f"{o}.value_scale", ref[f"{a}.V_scale"].reshape(()))
+        if not new_layout:
+            e1 = emb @ ref[f"{a}.E1.weight"].t()  # [3, H * dh]
+            e2 = emb @ ref[f"{a}.E2.weight"].t() + ref[f"{a}.E2.bias"]  # [3, H]
+            put(f"{o}.type_scale", e1.view(-1, heads, dh).sum(-1))
+            put(f"{o}.type_bias", e2)
+        else:
+            for k in ("E1.weight", "E2.weight", "E2.bias"):
+                put(f"{o}.{k}", ref[f"{a}.{k}"])
+        n1 = f"layers.{i}.attention_layer.norm1_attn"
+        for k in ("weight", "bias", "mean_scale"):
+            put(f"layers.{i}.norm1.{k}", ref[f"{n1}.{k}"])
+            put(f"layers.{i}.norm2.{k}", ref[f"layers.{i}.norm2.{k}"])
+        for ours_k, ref_k in (("lin1", "ff_linear1"), ("lin2", "ff_linear2")):
+            for k in ("weight", "bias"):
+                put(f"layers.{i}.ffn.{ours_k}.{k}", ref[f"layers.{i}.{ref_k}.{k}"])
+    if new_layout:
+        key = next(k for k in sd if k.endswith("type_embedding.weight") or k.endswith("edge_types.weight"))
+        put(key, emb)
+    else:
+        notes.append("per-type terms: theirs Embedding(3,d) -> E1/E2 per layer; ours the effective scale/shift "
+                     "(same forward, different parametrization: gradients and steps differ)")
+    put("head.weight", ref["post_mp.layer_post_mp.model.0.model.weight"])
+    put("head.bias", ref["post_mp.layer_post_mp.model.0.model.bias"])
+    unused = [k for k in ref if not any(s in k for s in ("encoder.", "pre_mp.", "layers.", "post_mp."))]
+    if unused:
+        notes.append(f"reference keys not mapped: {unused}")
+    return sd, notes
+
+
+def ref_name(ours_key: str, heads: int) -> list[str]:
+    """The reference parameter(s) our parameter ``ours_key`` came from (for the gradient table)."""
+    m = {"encoder.input.": "encoder.node_encoder.encoder.", "head.": "post_mp.layer_post_mp.model.0.model."}
+    for a, b in m.items():
+        if ours_key.startswith(a):
+            return [b + ours_key[len(a):]]
+    p = ours_key.split(".")
+    if p[0] == "encoder" and p[1] == "pre":
+        j, mod, k = p[2], p[3], p[4]
+        return [f"pre_mp.Layer_{j}.layer.model.{k}"] if mod == "lin" else [f"pre_mp.Layer_{j}.post_layer.0.{k}"]
+    if p[0] == "layers":
+        i, mod = p[1], p[2]
+        if mod == "attn":
+            return [f"layers.{i}.attention_layer.self_attn.{'.'.join(p[3:])}"]
+        if mod == "norm1":
+            return [f"layers.{i}.attention_layer.norm1_attn.{p[3]}"]
+        if mod == "norm2":
+            return [f"layers.{i}.norm2.{p[3]}"]
+        if mod == "ffn":
+            return [f"layers.{i}.{ {'lin1': 'ff_linear1', 'lin2': 'ff_linear2'}[p[3]]}.{p[4]}"]
+    return []
+
+
+# --------------------------------------------------------------------------------------------
+# our side and the comparison
+# --------------------------------------------------------------------------------------------
+
+def diff(a: torch.Tensor, b: torch.Tensor) -> dict:
+    a, b = a.double().reshape(-1), b.double().reshape(-1)
+    if a.numel() != b.numel():
+        return {"max_abs": None, "max_rel": None, "note": f"shapes {a.numel()} vs {b.numel()}"}
+    d = (a - b).abs()
+    i = int(d.argmax()) if d.numel() else 0
+    scale = b.abs().max().item() if b.numel() else 0.0
+    return {"max_abs": float(d.max()) if d.numel() else 0.0,
+            "max_rel": float(d.max() / scale) if scale > 0 else (0.0 if float(d.max()) == 0 else float("inf")),
+            "at": i, "ours": float(a[i]) if a.numel() else None, "theirs": float(b[i]) if b.numel() else None,
+            "ref_max_abs": scale}
+
+
+def ours_pass(model, sd, inp, graph, fused: bool, temp_cfg: dict, task: str):
+    from spexphormer.nn.csr_attention import CSRGraph
+    from spexphormer.train import task_loss
+
+    model.load_state_dict(sd)
+    csr = CSRGraph.from_graph(graph) if fused else None
+    acts, hs = {}, []
+
+    def grab(key, first=False):
+        def hook(_m, _i, out):
+            acts[key] = (out[0] if first else out).detach().clone()
+        return hook
+    hs += [model.encoder.input.register_forward_hook(grab("encoder.input")),
+           model.encoder.register_forward_hook(grab("encoder.pre")), model.head.register_forward_hook(grab("logits"))]
+    for i, layer in enumerate(model.layers):
+        hs += [layer.attn.register_forward_hook(grab(f"layer{i}.attn", first=True)),
+               layer.norm1.register_forward_hook(grab(f"layer{i}.norm1")),
+               layer.register_forward_hook(grab(f"layer{i}.out", first=True))]
+    x, ei, et = inp["x"], inp["edge_index"], inp["edge_type"]
+    model.train()
+    model.zero_grad(set_to_none=True)
+    logits = model(x, ei, et, temperature=1.0, csr=csr)
+    m = inp["train_mask"]
+    loss = task_loss(logits[m], inp["y"][m], task)
+    loss.backward()
+    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+    torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD).step()
+    after = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for h in hs:
+        h.remove()
+    exported = {}
+    for tag, epoch in (("T1", 0), ("annealed", ANNEALED_EPOCH)):
+        from spexphormer.train import temperature
+        T = temperature(epoch, temp_cfg["temp_rdc_ratio"], temp_cfg["temp_wait"], temp_cfg["temp_min"])
+        model.load_state_dict(sd)
+        model.eval()
+        with torch.no_grad():
+            _, scores = model(x, ei, et, temperature=T, return_scores=True, csr=csr)
+        exported[tag] = {"T": T, "scores": scores}
+    return {"acts": acts, "loss": loss.detach(), "grads": grads, "grad_norm": gnorm, "after": after,
+            "exported": exported}
+
+
+def compare(args) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import RESULTS, machine, save_json, table
+    from spexphormer.data import graph_info, load_graph
+    from spexphormer.nn import AttentionScoreEstimator
+    from spexphormer.pipeline.stage1 import augment_graph, estimator_args
+    from spexphormer.presets import preset
+    from spexphormer.train import output_dim
+    from spexphormer.train.schedule import cosine_with_warmup
+
+    torch.set_num_threads(1)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    data = load_graph(dataset=args.dataset, root=args.data_root)
+    cfg = preset(args.dataset, "spexphormer")
+    info = graph_info(data)
+    graph = augment_graph(data, cfg)
+    inp = {"x": data.x.float(), "y": data.y, "edge_index": graph.edge_index.long(),
+           "edge_type": graph.edge_type.long(), "out_dim": output_dim(info.task, info.num_classes),
+           **{f"{s}_mask": getattr(data, f"{s}_mask") for s in ("train", "val", "test")}}
+    torch.save(inp, work / "inputs.pt")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [args.python, str(Path(__file__).resolve()), "--side", "reference", "--ref-dir", args.ref_dir,
+           "--work", str(work), "--dataset", args.dataset, "--seed", str(args.seed)]
+    t0 = time.time()
+    proc = subprocess.run(cmd, env=env, cwd=str(work), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the reference side failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    ref = torch.load(work / "reference_out.pt", weights_only=False)
+    s1 = cfg.stage1
+    model = AttentionScoreEstimator(**estimator_args(data, cfg))
+    heads = s1.heads
+    sd, notes = weight_map(ref["init"], model, heads)
+    runs = {"edge_list": ours_pass(model, sd, inp, graph, False, ref["cfg"], info.task),
+            "fused_csr": ours_pass(model, sd, inp, graph, True, ref["cfg"], info.task)}
+
+    rows, out = [], {"forward": {}, "loss": {}, "scores": {}, "grads": {}, "grad_norm": {}, "after_step": {}}
+    L = len(model.layers)
+    for kind, r in runs.items():
+        for key, a in r["acts"].items():
+            out["forward"].setdefault(key, {})[kind] = diff(a, ref["acts"][key])
+        out["loss"][kind] = diff(r["loss"], ref["loss"])
+        for tag in ("T1", "annealed"):
+            for i in range(L):
+                d = diff(r["exported"][tag]["scores"][i], ref["exported"][tag]["scores"][i].mean(-1))
+                d["T_ours"], d["T_theirs"] = r["exported"][tag]["T"], ref["exported"][tag]["T"]
+                out["scores"].setdefault(f"{tag}.layer{i}", {})[kind] = d
+        out["grad_norm"][kind] = {"ours": float(r["grad_norm"]), "theirs": float(ref["grad_norm"])}
+        for k, g in r["grads"].items():
+            names = ref_name(k, heads)
+            if k.endswith("type_scale") or k.endswith("type_bias"):
+                i = int(k.split(".")[1])
+                src = ref["type_grads"][f"layer{i}.E1" if k.endswith("type_scale") else f"layer{i}.E2"]
+                if k.endswith("type_scale"):  # d loss / d scale_t = d loss / d E1(e_t)_{h,c} for every c
+                    src = src.view(src.size(0), heads, -1)[..., 0]
+                out["grads"].setdefault(k + " (vs their d/dE-output)", {})[kind] = diff(g, src)
+                continue
+            if k.startswith("encoder.pre") and k.endswith("lin.bias") and not any(n in ref["grads"] for n in names):
+                out["grads"].setdefault(k + " (no counterpart)", {})[kind] = {"max_abs": float(g.abs().max()),
+                                                                             "max_rel": None}
+                continue
+            if k.endswith("attn.Q.weight") or k.endswith("attn.K.weight") or k.endswith("attn.V.weight"):
+                i, j = int(k.split(".")[1]), "QKV".index(k.split(".")[3])
+                w = ref["grads"][f"layers.{i}.attention_layer.self_attn.QKV.weight"]
+                src = w.view(heads, 3, -1, w.size(1))[:, j].reshape(g.shape)
+            elif k.endswith("value_scale"):
+                src = ref["grads"][f"layers.{k.split('.')[1]}.attention_layer.self_attn.V_scale"]
+            else:
+                src = ref["grads"].get(names[0]) if names else None
+            if src is None:
+                continue
+            out["grads"].setdefault(k, {})[kind] = diff(g, src)
+        after_ref, _ = weight_map(ref["after"], model, heads)
+        for k, v in r["after"].items():
+            if k.endswith("num_batches_tracked"):
+                continue
+            out["after_step"].setdefault(k, {})[kind] = diff(v, after_ref[k])
+
+    # schedules
+    dummy = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=s1.lr)
+    sched = cosine_with_warmup(dummy, s1.warmup_epochs, s1.epochs)
+    ours_lrs = []
+    for _ in range(s1.epochs):
+        ours_lrs.append(dummy.param_groups[0]["lr"])
+        dummy.step()
+        sched.step()
+    out["lr"] = {"ours": ours_lrs, "theirs": ref["lrs"],
+                 "max_abs": max(abs(a - b) for a, b in zip(ours_lrs, ref["lrs"]))}
+
+    # table
+    def row(group, key, d):
+        return {"what": f"{group}: {key}", "edge list abs": _g(d.get("edge_list"), "max_abs"),
+                "edge list rel": _g(d.get("edge_list"), "max_rel"), "fused abs": _g(d.get("fused_csr"), "max_abs"),
+                "fused rel": _g(d.get("fused_csr"), "max_rel")}
+    for group in ("forward", "scores", "loss"):
+        if group == "loss":
+            rows.append(row("loss", "BCE", out["loss"]))
+            continue
+        for key, d in out[group].items():
+            rows.append(row(group, key, d))
+    for key, d in out["grads"].items():
+        rows.append(row("grad", key, d))
+    for key, d in out["after_step"].items():
+        rows.append(row("after step", key, d))
+    print(table(rows, f"ours minus theirs, {args.dataset}, same weights and edges "
+                      f"(N={data.num_nodes}, E={inp['edge_index'].size(1)})"))
+    print(f"clipped grad norm (pre-clip total): ours edge list {out['grad_norm']['edge_list']['ours']:.6g}, "
+          f"fused {out['grad_norm']['fused_csr']['ours']:.6g}, theirs {out['grad_norm']['edge_list']['theirs']:.6g}")
+    print(f"parameters: ours {sum(p.numel() for p in model.parameters())}, theirs {ref['params']}")
+    print("learning rate per epoch (first 10):")
+    print(table([{"epoch": e, "ours": f"{a:.3e}", "theirs": f"{b:.3e}", "ratio": f"{a / b:.3g}" if b else "inf"}
+                 for e, (a, b) in enumerate(zip(ours_lrs[:10], ref["lrs"][:10]))]))
+    for n in notes:
+        print("note:", n)
+    result = {"benchmark": "reference_diff", "dataset": args.dataset, "seed": args.seed,
+              "reference": {"repo": "hamed1375/Sp_Exphormer", "commit": "1436adf", "config": CONFIGS[args.dataset][0]},
+              "nodes": data.num_nodes, "edges": int(inp["edge_index"].size(1)), "notes": notes,
+              "step": {"lr": LR, "weight_decay": WD, "clip": CLIP}, "reference_cfg": ref["cfg"],
+              "params": {"ours": sum(p.numel() for p in model.parameters()), "theirs": ref["params"]},
+              **out, "machine": machine(), "reference_seconds": round(time.time() - t0, 1)}
+    path = Path(args.out) if args.out else RESULTS / "reference_diff.json"
+    save_json(result, path)
+    print(f"wrote {path}")
+    return result
+
+
+def _g(d, k):
+    if not d or d.get(k) is None:
+        return "-"
+    return f"{d[k]:.2e}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ref-dir", required=True, help="the authors' code (Sp_Exphormer at 1436adf)")
+    p.add_argument("--python", default=None, help="the interpreter of the authors' virtualenv")
+    p.add_argument("--dataset", default="minesweeper", help="minesweeper (default) or tolokers")
+    p.add_argument("--seed", type=int, default=0, help="seed of the reference model's initial weights")
+    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    p.add_argument("--work", default="/tmp/reference_diff", help="scratch folder for the exchanged files")
+    p.add_argument("--out", default=None, help="JSON path (default results/reference_diff.json)")
+    p.add_argument("--side", default="compare", choices=("compare", "reference"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.dataset not in CONFIGS:
+        print(f"error: unknown dataset {args.dataset!r} (choose from {', '.join(CONFIGS)})", file=sys.stderr)
+        return 2
+    if not (Path(args.ref_dir) / "main.py").is_file():
+        print(f"error: --ref-dir {args.ref_dir}: no main.py there (expected the authors' checkout)", file=sys.stderr)
+        return 2
+    if args.side == "reference":
+        reference_side(args)
+        return 0
+    if not args.python or not os.access(args.python, os.X_OK):
+        print(f"error: --python {args.python}: not an executable", file=sys.stderr)
+        return 2
+    try:
+        compare(args)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
