@@ -39,7 +39,7 @@ class InputEncoder(nn.Module):
     .. math::
         \mathbf{h}_0 = W_{in} \mathbf{x} + b_{in}, \qquad
         \mathbf{h}_{p+1} = \frac{\mathbf{u}_p}{\lVert \mathbf{u}_p \rVert_2},\quad
-        \mathbf{u}_p = \mathrm{ReLU}\big(\mathrm{BN}(W_p \mathbf{h}_p + b_p)\big),
+        \mathbf{u}_p = \mathrm{ReLU}\big(\mathrm{BN}(W_p \mathbf{h}_p)\big),
 
     i.e. each pre-layer ends with a row-wise L2 normalisation of every node's vector, as the
     reference implementation's pre-message-passing layers do (GraphGym's ``l2norm``). With
@@ -72,11 +72,13 @@ class InputEncoder(nn.Module):
 
 
 class _PreLayer(nn.Module):
-    """Linear → BatchNorm → ReLU → row-wise L2 normalisation."""
+    """Linear → BatchNorm → ReLU → row-wise L2 normalisation. The linear map has no bias: the
+    batch norm right after it would cancel one (GraphGym's layers, which the authors use, drop it
+    there too)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.lin = nn.Linear(dim, dim)
+        self.lin = nn.Linear(dim, dim, bias=False)
         self.norm = BatchNorm(dim)  # takes a one-row training batch too
 
     def reset_parameters(self) -> None:

@@ -12,7 +12,8 @@ from spexphormer.utils.checksum import load_sealed, save_sealed
 
 FORMAT = "spexphormer-checkpoint"
 # 2: records the split; stage-2 attention without 1/sqrt(d); configurable input encoder; 3: SHA-256;
-# 4: per-type terms in nn.type_terms (model_args["type_terms"]; versions 2-3 are the "table" form)
+# 4: per-type terms in nn.type_terms (model_args["type_terms"]; versions 2-3 are the "table" form),
+#    no bias in the encoder's pre-layers (versions 2-3: folded into the batch norm's running mean)
 VERSION = 4
 OLDER = (3,)  # readable older versions with a checksum
 LEGACY = (2,)  # readable older versions without one
@@ -43,12 +44,20 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _upgrade_type_terms(record: dict) -> None:
-    """Versions 2-3 learned the per-type terms as tables (the ``"table"`` form) under other names."""
+    """Versions 2-3 learned the per-type terms as tables (the ``"table"`` form) under other names,
+    and gave the encoder's pre-layers a bias before their batch norm: in evaluation
+    ``BN(Wx + b)`` with running mean ``m`` equals ``BN(Wx)`` with running mean ``m - b``."""
     if isinstance(record.get("model_args"), dict):
         record["model_args"].setdefault("type_terms", "table")
+    state = record["state_dict"]
     renamed = {}
-    for key, value in record["state_dict"].items():
+    for key, value in state.items():
         head, _, tail = key.rpartition("attn.")
         new = _TABLE_KEYS.get("attn." + tail) if head or key.startswith("attn.") else None
-        renamed[head + new if new else key] = value
+        if key.startswith("encoder.pre.") and key.endswith(".lin.bias"):
+            mean = key[: -len("lin.bias")] + "norm.running_mean"
+            if mean in state:
+                renamed[mean] = state[mean] - value
+                continue
+        renamed.setdefault(head + new if new else key, value)
     record["state_dict"] = renamed
