@@ -52,3 +52,14 @@ def toy_scores(n=30):
     per_node = torch.zeros(3, n).index_add_(1, aug.edge_index[1], raw)  # normalise over each node's in-edges
     return Scores(raw / per_node[:, aug.edge_index[1]], aug, "abc123", {"stage1": {"hidden": 4}}, "key",
                   0.5, {"val": 0.7})
+
+
+def type_tables(attn) -> tuple[torch.Tensor, torch.Tensor]:
+    """An attention module's per-type gate ``[T, G]`` and bias ``[T, H]``, written from the two
+    forms' formulas: ``"table"``: the learned tables; ``"embedding"`` (the authors'):
+    ``g_t = W1 e_t``, ``b_t = W2 e_t + c`` with ``e_t`` the type embedding's row ``t``."""
+    terms = attn.types
+    if terms.form == "table":
+        return terms.gate, terms.bias
+    e = terms.embedding.weight
+    return e @ terms.E1.weight.T, e @ terms.E2.weight.T + terms.E2.bias

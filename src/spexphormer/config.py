@@ -26,7 +26,9 @@ from spexphormer.errors import ConfigError
 from spexphormer.nn.norms import NORM_KINDS as NORMS
 from spexphormer.sampling.samplers import METHODS as SAMPLERS
 from spexphormer.nn.local_attention import BRANCHES, LOCAL_KINDS
+from spexphormer.nn.type_terms import TYPE_TERM_FORMS
 from spexphormer.nn.wide import WIDE_MODELS
+from spexphormer.train.schedule import WARMUP_RULES
 EXPORT_TEMPERATURES = ("best", "reference")
 #: The wide models of stage 2: the paper's, and the local-plus-attention model (README "Models").
 MODELS = tuple(WIDE_MODELS)
@@ -51,12 +53,16 @@ class Stage1Config:
     num_layers: int = 4
     heads: int = 1
     pre_layers: int = 1  # Linear+BN+ReLU+L2-normalise blocks after the input map
+    # Per-edge-type terms (nn/type_terms.py): "embedding" = the authors' (a type embedding through
+    # learned linear maps); "table" = learned tables starting at 1 and 0 (before version 0.2).
+    type_terms: str = "embedding"
     norm: str = "graph"
     dropout: float = 0.0
     epochs: int = 100
     lr: float = 0.01
     weight_decay: float = 1e-3
     warmup_epochs: int = 5
+    warmup_rule: str = "reference"  # reference: lr x max(1e-6, epoch / warmup); shifted: (epoch + 1) / (warmup + 1)
     clip: float = 1.0
     temp_ratio: float = 0.99  # T = max(temp_min, temp_ratio ** (epoch - temp_wait)); 1.0 = off
     temp_wait: int = 5
@@ -84,6 +90,7 @@ class Stage2Config:
     num_layers: int = 4
     pre_layers: int = 1  # Linear+BN+ReLU+L2-normalise blocks after the input map
     scale_logits: bool = False  # multiply the attention logits by 1/sqrt(d_head); the method does not
+    type_terms: str = "embedding"  # per-edge-type terms, as stage1.type_terms
     ks: tuple[int, ...] = (12, 5, 5, 5)  # sampled in-edges per node, one per layer
     sampler: str = "reservoir"
     keep_graph_edges: bool = False  # graph edges take the first slots; the scores fill the rest
@@ -94,6 +101,7 @@ class Stage2Config:
     lr: float = 0.01
     weight_decay: float = 1e-3
     warmup_epochs: int = 5
+    warmup_rule: str = "reference"  # as stage1.warmup_rule
     clip: float = 1.0
     batch_size: int = 100_000
     eval_batch_size: int = 0  # 0 = same as batch_size
@@ -285,6 +293,12 @@ def validate(cfg: Config) -> Config:
     for key, value in {"stage1.norm": s1.norm, "stage2.norm": s2.norm}.items():
         if value not in NORMS:
             raise ConfigError(f"{key} must be one of {', '.join(NORMS)}, got {value!r}")
+    for key, value, allowed in (("stage1.type_terms", s1.type_terms, TYPE_TERM_FORMS),
+                                ("stage2.type_terms", s2.type_terms, TYPE_TERM_FORMS),
+                                ("stage1.warmup_rule", s1.warmup_rule, WARMUP_RULES),
+                                ("stage2.warmup_rule", s2.warmup_rule, WARMUP_RULES)):
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
     if s1.export_temperature not in EXPORT_TEMPERATURES:
         raise ConfigError(f"stage1.export_temperature must be one of {', '.join(EXPORT_TEMPERATURES)}, "
                           f"got {s1.export_temperature!r}")

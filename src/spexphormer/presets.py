@@ -97,6 +97,8 @@ LARGE_GRAPH_PRESET = "amazon2m"
 # ---------------------------------------------------------------------------------------------
 
 def _local(dataset: str, **stage2) -> Config:
+    stage2.setdefault("type_terms", "table")  # the forms the searches below were run with
+    stage2.setdefault("warmup_rule", "shifted")
     base = PRESETS[dataset]
     slots = tuple(1 + g + x for g, x in zip(stage2["graph_ks"], stage2["expander_ks"]))  # ks shows the widths
     return validate(replace(base, stage2=replace(base.stage2, model="local-attention", ks=slots, **stage2)))

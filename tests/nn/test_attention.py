@@ -13,7 +13,10 @@ from spexphormer.nn import (
     neighbour_table_to_edge_list,
 )
 
+from tests.helpers import type_tables
+
 DT = torch.float64
+FORMS = ["embedding", "table"]
 
 
 # ----------------------------------------------------------------------------- references
@@ -40,7 +43,9 @@ def dense_score_attention(mod, x, edge_index, edge_type, temperature):
     k = (x @ mod.K.weight.T).view(n, H, dh)
     v = (x @ mod.V.weight.T).view(n, H, dh)
     raw = torch.einsum("ihd,jhd->ijh", q, k) / math.sqrt(dh)
-    raw = (raw * mod.type_scale[types] + mod.type_bias[types]) / temperature
+    gate, bias = type_tables(mod)  # [T, G], [T, H]
+    scale = gate.view(gate.size(0), H, -1).sum(-1)  # a head's scale: its gate summed over its channels
+    raw = (raw * scale[types] + bias[types]) / temperature
     A = dense_softmax(raw.clamp(-8.0, 8.0), mask)  # [N, N, H]
     vhat = v / v.norm(dim=-1, keepdim=True)
     out = mod.value_scale * torch.einsum("ijh,jhd->ihd", A, vhat).reshape(n, -1)
@@ -60,8 +65,9 @@ def dense_exphormer_attention(mod, x, edge_index, edge_type):
     k = (x @ mod.K.weight.T).view(n, H, dh)
     v = (x @ mod.V.weight.T).view(n, H, dh)
     scale = 1.0 / math.sqrt(dh) if mod.scale_logits else 1.0
+    E1, E2 = type_tables(mod)
     raw = torch.stack([
-        torch.stack([(q[i, h] * k[j, h] * mod.E1.weight[t].view(H, dh)[h]).sum() * scale + mod.E2.weight[t, h]
+        torch.stack([(q[i, h] * k[j, h] * E1[t].view(H, dh)[h]).sum() * scale + E2[t, h]
                      for h in range(H)])
         for j, i, t in zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_type.tolist())])  # [E, H]
     z = raw.clamp(-8.0, 8.0)
@@ -116,10 +122,11 @@ def test_edge_softmax_1d_stable_isolated_and_gradcheck():
 
 
 # ----------------------------------------------------------------------------- ScoreAttention
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("heads,temperature,seed", [(1, 1.0, 0), (1, 0.05, 1), (2, 0.3, 2), (4, 2.0, 3)])
-def test_score_attention_matches_dense(make_graph, heads, temperature, seed):
+def test_score_attention_matches_dense(make_graph, heads, temperature, seed, form):
     edge_index, edge_type = make_graph(11, 0.35, seed=seed)
-    mod = randomise(ScoreAttention(8, heads=heads).to(DT), seed)
+    mod = randomise(ScoreAttention(8, heads=heads, type_terms=form).to(DT), seed, scale=0.5)
     x = torch.randn(11, 8, dtype=DT, requires_grad=True)
     out, alpha = mod(x, edge_index, edge_type, temperature)
     ref_out, ref_alpha, _ = dense_score_attention(mod, x, edge_index, edge_type, temperature)
@@ -132,13 +139,19 @@ def test_score_attention_matches_dense(make_graph, heads, temperature, seed):
 
 
 def test_score_attention_init():
+    table = ScoreAttention(4, type_terms="table")
+    assert torch.equal(table.types.gate, torch.ones(3, 1))
+    assert torch.equal(table.types.bias, torch.zeros(3, 1))
+    assert table.value_scale.item() == 0.25
+    assert set(table.state_dict()) == {"Q.weight", "K.weight", "V.weight", "types.gate", "types.bias", "value_scale"}
+    # The authors' layout: a (3, d) type embedding, E1: d -> D without bias, E2: d -> H with bias.
     mod = ScoreAttention(4)
-    assert torch.equal(mod.type_scale, torch.ones(3, 1))
-    assert torch.equal(mod.type_bias, torch.zeros(3, 1))
-    assert mod.value_scale.item() == 0.25
-    assert set(mod.state_dict()) == {
-        "Q.weight", "K.weight", "V.weight", "type_scale", "type_bias", "value_scale"
-    }
+    assert {k: tuple(v.shape) for k, v in mod.state_dict().items()} == {
+        "Q.weight": (4, 4), "K.weight": (4, 4), "V.weight": (4, 4), "types.embedding.weight": (3, 4),
+        "types.E1.weight": (4, 4), "types.E2.weight": (1, 4), "types.E2.bias": (1,), "value_scale": ()}
+    assert sum(p.numel() for p in mod.parameters()) == 3 * 16 + 12 + 16 + 5 + 1
+    scale, _ = mod.type_scale_and_bias()
+    assert not torch.allclose(scale, torch.ones(3, 1))  # random at initialisation, as in the authors' code
 
 
 def test_score_attention_clamps_logits(make_graph):
@@ -157,10 +170,11 @@ def test_score_attention_clamps_logits(make_graph):
 
 
 # ----------------------------------------------------------------------------- EdgeListAttention
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("heads,seed,scaled", [(1, 0, False), (2, 1, False), (4, 2, False), (2, 3, True)])
-def test_edge_list_attention_matches_dense(make_graph, heads, seed, scaled):
+def test_edge_list_attention_matches_dense(make_graph, heads, seed, scaled, form):
     edge_index, edge_type = make_graph(12, 0.3, seed=seed)
-    mod = randomise(EdgeListAttention(8, heads, scale_logits=scaled).to(DT), seed)
+    mod = randomise(EdgeListAttention(8, heads, scale_logits=scaled, type_terms=form).to(DT), seed, scale=0.5)
     x = torch.randn(12, 8, dtype=DT, requires_grad=True)
     out, alpha = mod(x, edge_index, edge_type, return_attention=True)
     ref_out, ref_alpha, _ = dense_exphormer_attention(mod, x, edge_index, edge_type)
@@ -189,19 +203,25 @@ def test_wide_attention_does_not_scale_logits_by_default():
     edge_index, edge_type = torch.tensor([[0, 1], [1, 1]]), torch.tensor([0, 2])
     _, alpha = mod(x, edge_index, edge_type, return_attention=True)
     q, k = (x @ mod.Q.weight.T).view(2, 2, 4), (x @ mod.K.weight.T).view(2, 2, 4)
-    gate, bias = mod.E1.weight.view(3, 2, 4), mod.E2.weight
+    gate, bias = type_tables(mod)
+    gate = gate.view(3, 2, 4)
     z0 = ((q[1] * k[0] * gate[0]).sum(-1) + bias[0]).clamp(-8, 8)  # edge 0 -> 1, type 0
     z1 = ((q[1] * k[1] * gate[2]).sum(-1) + bias[2]).clamp(-8, 8)  # self-loop of 1, type 2
     assert torch.allclose(alpha[0], torch.sigmoid(z0 - z1))
 
 
 def test_wide_attention_init_and_layout():
-    el, nb = EdgeListAttention(16, 4), NeighbourAttention(16, 4)
-    keys = {"Q.weight", "K.weight", "V.weight", "E1.weight", "E2.weight"}
+    el, nb = EdgeListAttention(16, 4, type_terms="table"), NeighbourAttention(16, 4, type_terms="table")
+    keys = {"Q.weight", "K.weight", "V.weight", "types.gate", "types.bias"}
     assert set(el.state_dict()) == set(nb.state_dict()) == keys
-    assert el.E1.weight.shape == (3, 16) and el.E2.weight.shape == (3, 4)
-    assert torch.equal(el.E1.weight, torch.ones(3, 16))
-    assert torch.equal(el.E2.weight, torch.zeros(3, 4))
+    assert torch.equal(el.types.gate, torch.ones(3, 16))
+    assert torch.equal(el.types.bias, torch.zeros(3, 4))
+    nb.load_state_dict(el.state_dict())
+    # The authors' layout: E1 = Linear(d_e, D, bias=False), E2 = Linear(d_e, H) over a (3, d_e) embedding.
+    el, nb = EdgeListAttention(16, 4), NeighbourAttention(16, 4)
+    assert {k: tuple(v.shape) for k, v in el.state_dict().items()} == {
+        "Q.weight": (16, 16), "K.weight": (16, 16), "V.weight": (16, 16), "types.embedding.weight": (3, 16),
+        "types.E1.weight": (16, 16), "types.E2.weight": (4, 16), "types.E2.bias": (4,)}
     nb.load_state_dict(el.state_dict())
     with pytest.raises(ValueError):
         EdgeListAttention(10, 4)
@@ -217,12 +237,13 @@ def neighbour_table(n_in, n_out, k, seed):
     return index, edge_type
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("heads", [1, 2, 4])
-def test_neighbour_matches_edge_list_head_by_head(heads):
+def test_neighbour_matches_edge_list_head_by_head(heads, form):
     n_in, n_out, k, D = 17, 9, 5, 16
     index, edge_type = neighbour_table(n_in, n_out, k, seed=heads)
-    el = randomise(EdgeListAttention(D, heads).to(DT), heads)
-    nb = NeighbourAttention(D, heads).to(DT)
+    el = randomise(EdgeListAttention(D, heads, type_terms=form).to(DT), heads, scale=0.5)
+    nb = NeighbourAttention(D, heads, type_terms=form).to(DT)
     nb.load_state_dict(el.state_dict())
     x = torch.randn(n_in, D, dtype=DT, requires_grad=True)
 
@@ -245,12 +266,13 @@ def buggy_research_attention(mod, x_src, index, edge_type):
     """The research code's multi-head product: (n, k, H, d) reshaped to (n*H, k, d)."""
     n, k = index.shape
     H, dh = mod.heads, mod.head_dim
+    E1, E2 = type_tables(mod)
     q = mod.Q(x_src[:n]).view(n * H, 1, dh)
-    kk = mod.K(x_src)[index] * mod.E1(edge_type)  # [n, k, D]
+    kk = mod.K(x_src)[index] * E1[edge_type]  # [n, k, D]
     vv = mod.V(x_src)[index]
     kk = kk.view(n, k, H, dh).reshape(n * H, k, dh)  # the bug: no permute of k and H
     vv = vv.view(n, k, H, dh).reshape(n * H, k, dh)
-    e2 = mod.E2(edge_type).permute(0, 2, 1).reshape(n * H, 1, k)
+    e2 = E2[edge_type].permute(0, 2, 1).reshape(n * H, 1, k)
     logits = (torch.bmm(q, kk.transpose(1, 2)) * mod.logit_scale + e2).clamp(-8, 8)
     return torch.bmm(torch.softmax(logits, -1), vv).reshape(n, H * dh)
 
@@ -268,21 +290,23 @@ def test_research_reshape_is_caught(heads):
         assert not torch.allclose(correct, buggy, atol=1e-3)
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("heads,scaled", [(1, False), (4, False), (2, True)])
-def test_neighbour_attention_matches_the_formula(heads, scaled):
+def test_neighbour_attention_matches_the_formula(heads, scaled, form):
     """Fixed-degree attention against the method's formula, slot by slot (repeats count twice)."""
     n_in, n_out, k, D = 11, 6, 4, 8
     index, edge_type = neighbour_table(n_in, n_out, k, seed=20 + heads)
-    nb = randomise(NeighbourAttention(D, heads, scale_logits=scaled).to(DT), heads)
+    nb = randomise(NeighbourAttention(D, heads, scale_logits=scaled, type_terms=form).to(DT), heads, scale=0.5)
     x = torch.randn(n_in, D, dtype=DT)
     out = nb(x, index, edge_type)
     H, dh = heads, D // heads
     q, kk, v = ((x @ W.T).view(n_in, H, dh) for W in (nb.Q.weight, nb.K.weight, nb.V.weight))
     scale = 1.0 / math.sqrt(dh) if scaled else 1.0
+    E1, E2 = type_tables(nb)
     for i in range(n_out):
         for h in range(H):
-            z = torch.stack([((q[i, h] * kk[j, h] * nb.E1.weight[t].view(H, dh)[h]).sum() * scale
-                              + nb.E2.weight[t, h]).clamp(-8, 8)
+            z = torch.stack([((q[i, h] * kk[j, h] * E1[t].view(H, dh)[h]).sum() * scale
+                              + E2[t, h]).clamp(-8, 8)
                              for j, t in zip(index[i].tolist(), edge_type[i].tolist())])
             expected = (torch.softmax(z, 0).unsqueeze(-1) * v[index[i], h]).sum(0)
             assert torch.allclose(out[i].view(H, dh)[h], expected)

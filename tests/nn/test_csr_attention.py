@@ -94,14 +94,17 @@ def test_gradcheck(heads, num_types, scale_range, seed):
     assert torch.autograd.gradcheck(fn, tuple(inputs), eps=1e-6, atol=1e-7)
 
 
-def test_score_attention_csr_path_matches_edge_list():
+@pytest.mark.parametrize("form", ["embedding", "table"])
+def test_score_attention_csr_path_matches_edge_list(form):
     n = 40
     edge_index, edge_type, ptr = grouped_graph(n, 0.2, 3, seed=7, lonely=(1, 2))
     csr = CSRGraph.from_edges(edge_index, edge_type, ptr, 3)
-    mod = ScoreAttention(8, heads=2).to(DT)
-    with torch.no_grad():
-        mod.type_scale.uniform_(0.5, 3.0)
-        mod.type_bias.normal_()
+    torch.manual_seed(0)
+    mod = ScoreAttention(8, heads=2, type_terms=form).to(DT)
+    if form == "table":
+        with torch.no_grad():
+            mod.types.gate.uniform_(0.5, 3.0)
+            mod.types.bias.normal_()
     x = torch.randn(n, 8, dtype=DT) * 2
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
     out1, alpha1 = mod(x1, edge_index, edge_type, 0.5)

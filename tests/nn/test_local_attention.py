@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from spexphormer.nn.local_attention import LocalAggregation, LocalAttentionLayer, LocalAttentionNet
+from tests.helpers import type_tables
 
 PAD = 3
 
@@ -62,6 +63,7 @@ def test_local_aggregation_matches_the_edge_by_edge_formula(kind):
 def _reference_attention(attn, h, index, etype):
     """Exphormer attention written from its formula, over the non-padding slots of each row."""
     H, d = attn.heads, attn.head_dim
+    E1, E2 = type_tables(attn)
     out = torch.zeros(index.size(0), H * d, dtype=h.dtype)
     for i in range(index.size(0)):
         q = attn.Q(h[i]).view(H, d)
@@ -72,8 +74,8 @@ def _reference_attention(attn, h, index, etype):
                 if t == PAD:
                     continue
                 j = index[i, s]
-                k = attn.K(h[j]).view(H, d)[hd] * attn.E1.weight[t].view(H, d)[hd]
-                z = (q[hd] * k).sum() + attn.E2.weight[t, hd]
+                k = attn.K(h[j]).view(H, d)[hd] * E1[t].view(H, d)[hd]
+                z = (q[hd] * k).sum() + E2[t, hd]
                 logits.append(z.clamp(-attn.clamp, attn.clamp))
                 vals.append(attn.V(h[j]).view(H, d)[hd])
             a = torch.softmax(torch.stack(logits), 0)
@@ -88,7 +90,7 @@ def test_layer_matches_the_formula_with_padding_masked(branches):
     layer = LocalAttentionLayer(8, heads=2, norm="none", local="sage", branches=branches).double().eval()
     with torch.no_grad():  # non-trivial type embeddings
         if branches != "local":
-            layer.attn.E1.weight.uniform_(0.5, 1.5), layer.attn.E2.weight.normal_()
+            layer.attn.types.gate.uniform_(0.5, 1.5), layer.attn.types.bias.normal_()
     x = h[: index.size(0)]
     u = torch.zeros_like(x)
     if branches != "local":

@@ -44,13 +44,17 @@ def test_temperature_schedule():
     assert temperature(50, 1.0, 3, 0.05) == 1.0  # ratio 1: no annealing
 
 
-def test_cosine_with_warmup_rises_then_decays_to_zero():
+@pytest.mark.parametrize("rule", ["reference", "shifted"])
+def test_cosine_with_warmup_rises_then_decays_to_zero(rule):
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=1.0)
-    sched = cosine_with_warmup(opt, warmup=5, total=20)
+    sched = cosine_with_warmup(opt, warmup=5, total=20, rule=rule)
     lrs = []
     for _ in range(20):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step(), sched.step()
-    assert lrs[:6] == sorted(lrs[:6]) and lrs[5] == pytest.approx(1.0)
-    assert lrs[5:] == sorted(lrs[5:], reverse=True) and lrs[-1] < 0.02
+    # Warm-up as written in the authors' code (Hugging Face's schedule): max(1e-6, step / warmup);
+    # "shifted": (step + 1) / (warmup + 1). Then half a cosine from 1 to 0 over the other 15 steps.
+    warm = [max(1e-6, s / 5) for s in range(5)] if rule == "reference" else [(s + 1) / 6 for s in range(5)]
+    cosine = [0.5 * (1 + math.cos(math.pi * (s - 5) / 15)) for s in range(5, 20)]
+    assert lrs == pytest.approx(warm + cosine, rel=1e-12, abs=1e-15)

@@ -33,6 +33,7 @@ from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn.csr_attention import CSRGraph, csr_score_attention, supports
 from spexphormer.nn.neighbour_kernel import neighbour_attention
 from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter, type_rows
+from spexphormer.nn.type_terms import TypeTerms
 
 __all__ = [
     "ScoreAttention",
@@ -56,13 +57,16 @@ class ScoreAttention(nn.Module):
     .. math::
         z_{ij}^h = \mathrm{clamp}\Big(\big(\tfrac{\langle q_i^h, k_j^h\rangle}{\sqrt{d_h}}\, s_t^h
             + b_t^h\big) / T,\ -c_{\max},\ c_{\max}\Big), \qquad
+        s_t^h = \textstyle\sum_{c \in \text{head } h} g_{t,c},
         \alpha_{ij}^h = \operatorname{softmax}_{j \in \mathcal{N}^-(i)} z_{ij}^h,
 
     .. math::
         \mathrm{out}_i^h = \sum_{j} \alpha_{ij}^h \; c\, \frac{v_j^h}{\lVert v_j^h \rVert_2},
 
-    with :math:`q = W_Q x`, :math:`k = W_K x`, :math:`v = W_V x`, a learnable scale :math:`s_t`
-    (init 1) and shift :math:`b_t` (init 0) per edge type and head, a temperature :math:`T`, and a
+    with :math:`q = W_Q x`, :math:`k = W_K x`, :math:`v = W_V x`, the per-type gate :math:`g` and
+    shift :math:`b` of :class:`~spexphormer.nn.type_terms.TypeTerms` (the scale :math:`s_t^h` sums
+    the gate over the head's channels, as the authors' code does; in the ``"table"`` form the gate
+    is one learned scalar per type and head, starting at 1), a temperature :math:`T`, and a
     learnable value scale :math:`c` (init ``value_scale``). Normalising the values makes the
     attention scores, not the value magnitudes, carry the signal. Heads are concatenated.
 
@@ -79,6 +83,10 @@ class ScoreAttention(nn.Module):
             (default: ``8.0``)
         value_scale (float, optional): initial value of :math:`c`. (default: ``0.25``)
         bias (bool, optional): whether the Q/K/V maps have a bias. (default: ``False``)
+        type_terms (str, optional): parametrisation of the per-type terms, ``"embedding"`` (the
+            authors') or ``"table"``. (default: ``"embedding"``)
+        type_embedding (nn.Embedding, optional): the model's shared type embedding.
+            (default: ``None``: a layer of its own)
 
     Shapes:
         - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
@@ -87,7 +95,7 @@ class ScoreAttention(nn.Module):
           scores, so they are returned by default).
 
     State dict: ``Q.weight``, ``K.weight``, ``V.weight`` (and ``.bias`` if ``bias``),
-    ``type_scale`` :math:`(T_e, H)`, ``type_bias`` :math:`(T_e, H)`, ``value_scale`` :math:`()`.
+    ``types.*`` (:class:`~spexphormer.nn.type_terms.TypeTerms`), ``value_scale`` :math:`()`.
     """
 
     def __init__(
@@ -98,6 +106,8 @@ class ScoreAttention(nn.Module):
         clamp: float = 8.0,
         value_scale: float = 0.25,
         bias: bool = False,
+        type_terms: str = "embedding",
+        type_embedding: Optional[nn.Embedding] = None,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -109,17 +119,22 @@ class ScoreAttention(nn.Module):
         self.Q = nn.Linear(dim, dim, bias=bias)
         self.K = nn.Linear(dim, dim, bias=bias)
         self.V = nn.Linear(dim, dim, bias=bias)
-        self.type_scale = nn.Parameter(torch.empty(num_edge_types, heads))
-        self.type_bias = nn.Parameter(torch.empty(num_edge_types, heads))
+        # The authors' gate is D wide and summed per head; a table needs one scalar per head.
+        gate_dim = dim if type_terms == "embedding" else heads
+        self.types = TypeTerms(gate_dim, heads, num_edge_types, type_terms, type_embedding)
         self.value_scale = nn.Parameter(torch.empty(()))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for lin in (self.Q, self.K, self.V):
             lin.reset_parameters()
-        nn.init.ones_(self.type_scale)
-        nn.init.zeros_(self.type_bias)
+        self.types.reset_parameters()
         nn.init.constant_(self.value_scale, self.init_value_scale)
+
+    def type_scale_and_bias(self) -> Tuple[Tensor, Tensor]:
+        """The logit scale :math:`s` and shift :math:`b` per edge type and head, :math:`(T_e, H)` each."""
+        gate, bias = self.types()  # [T, G], [T, H]
+        return gate.view(self.num_edge_types, self.heads, -1).sum(-1), bias
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0,
@@ -130,14 +145,14 @@ class ScoreAttention(nn.Module):
         q = self.Q(x).view(n, H, dh) * (1.0 / math.sqrt(dh))
         k = self.K(x).view(n, H, dh)
         v = F.normalize(self.V(x).view(n, H, dh), p=2.0, dim=-1)  # [N, H, dh], unit rows
+        type_scale, type_bias = self.type_scale_and_bias()  # [T, H], [T, H]
         if csr is not None and supports(x):  # the fused CPU kernels; alpha comes detached
-            out, alpha = csr_score_attention(q, k, v, self.type_scale, self.type_bias, csr,
-                                             temperature, self.clamp)
+            out, alpha = csr_score_attention(q, k, v, type_scale, type_bias, csr, temperature, self.clamp)
             out = self.value_scale * out.reshape(n, self.dim)
             return (out, alpha) if return_attention else out
         src, dst, edge_type = src.long(), dst.long(), edge_type.long()  # a compact graph: int32, int8
         score = gather_dot(q, k, dst, src)  # [E, H]
-        logits = score * type_rows(self.type_scale, edge_type) + type_rows(self.type_bias, edge_type)  # [E, H]
+        logits = score * type_rows(type_scale, edge_type) + type_rows(type_bias, edge_type)  # [E, H]
         logits = (logits / temperature).clamp(-self.clamp, self.clamp)
         alpha = edge_softmax(logits, dst, n)  # [E, H]
         out = self.value_scale * gather_scatter(alpha, v, src, dst, n).reshape(n, self.dim)  # [N, D]
@@ -153,17 +168,19 @@ class ScoreAttention(nn.Module):
 class _ExphormerAttentionBase(nn.Module):
     r"""Parameters shared by :class:`EdgeListAttention` and :class:`NeighbourAttention`.
 
-    ``Q``, ``K``, ``V``: :class:`~torch.nn.Linear` maps :math:`D \to D`; ``E1``:
-    :class:`~torch.nn.Embedding` (edge type :math:`\to D`), a per-type, per-channel gate on the
-    keys, initialised to 1; ``E2``: :class:`~torch.nn.Embedding` (edge type :math:`\to H`), a
-    per-type, per-head logit bias, initialised to 0. At initialisation the attention is therefore
-    plain dot-product attention. The logits are not scaled by :math:`1/\sqrt{d_h}` (the method's
-    wide layer and the authors' code do not scale); ``scale_logits=True`` scales them.
+    ``Q``, ``K``, ``V``: :class:`~torch.nn.Linear` maps :math:`D \to D`; ``types``: the per-type
+    terms (:class:`~spexphormer.nn.type_terms.TypeTerms`), a per-type, per-channel gate
+    :math:`E1_t \in \mathbb{R}^D` on the keys and a per-type, per-head logit bias
+    :math:`E2_t \in \mathbb{R}^H`. In the ``"table"`` form they start at 1 and 0 (plain
+    dot-product attention at initialisation); in the ``"embedding"`` form (the authors') they are
+    linear maps of a learned type embedding, random at initialisation. The logits are not scaled
+    by :math:`1/\sqrt{d_h}` (the method's wide layer and the authors' code do not scale);
+    ``scale_logits=True`` scales them.
     """
 
     def __init__(
         self, dim: int, heads: int, num_edge_types: int = NUM_EDGE_TYPES, clamp: float = 8.0, bias: bool = False,
-        scale_logits: bool = False,
+        scale_logits: bool = False, type_terms: str = "embedding", type_embedding: Optional[nn.Embedding] = None,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -176,15 +193,13 @@ class _ExphormerAttentionBase(nn.Module):
         self.Q = nn.Linear(dim, dim, bias=bias)
         self.K = nn.Linear(dim, dim, bias=bias)
         self.V = nn.Linear(dim, dim, bias=bias)
-        self.E1 = nn.Embedding(num_edge_types, dim)
-        self.E2 = nn.Embedding(num_edge_types, heads)
+        self.types = TypeTerms(dim, heads, num_edge_types, type_terms, type_embedding)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for lin in (self.Q, self.K, self.V):
             lin.reset_parameters()
-        nn.init.ones_(self.E1.weight)
-        nn.init.zeros_(self.E2.weight)
+        self.types.reset_parameters()
 
     def extra_repr(self) -> str:
         return (
@@ -217,6 +232,10 @@ class EdgeListAttention(_ExphormerAttentionBase):
         bias (bool, optional): whether Q/K/V have a bias. (default: ``False``)
         scale_logits (bool, optional): scale the inner products by :math:`1/\sqrt{d_h}`.
             (default: ``False``)
+        type_terms (str, optional): parametrisation of :math:`E1, E2`, ``"embedding"`` (the
+            authors') or ``"table"``. (default: ``"embedding"``)
+        type_embedding (nn.Embedding, optional): the model's shared type embedding.
+            (default: ``None``: a layer of its own)
 
     Shapes:
         - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
@@ -224,8 +243,7 @@ class EdgeListAttention(_ExphormerAttentionBase):
           ``return_attention``.
 
     State dict (shared with :class:`NeighbourAttention`): ``Q.weight``, ``K.weight``,
-    ``V.weight`` (and ``.bias`` if ``bias``), ``E1.weight`` :math:`(T_e, D)`,
-    ``E2.weight`` :math:`(T_e, H)`.
+    ``V.weight`` (and ``.bias`` if ``bias``), ``types.*``.
     """
 
     def forward(
@@ -240,12 +258,13 @@ class EdgeListAttention(_ExphormerAttentionBase):
         q = self.Q(x).view(n, H, dh) * self.logit_scale
         k = self.K(x).view(n, H, dh)
         v = self.V(x).view(n, H, dh)
+        gate, type_bias = self.types()  # [T, D], [T, H]
         # <q_i, k_j * E1_t> = <q_i * E1_t, k_j>: gate the queries once per (type, node) instead
         # of the keys once per edge; row t * N + i of qe is q_i * E1_t.
-        T = self.E1.num_embeddings
-        qe = (q.unsqueeze(0) * self.E1.weight.view(T, 1, H, dh)).reshape(T * n, H, dh)
+        T = self.num_edge_types
+        qe = (q.unsqueeze(0) * gate.view(T, 1, H, dh)).reshape(T * n, H, dh)
         score = gather_dot(qe, k, edge_type * n + dst, src)  # [E, H]
-        logits = (score + self.E2(edge_type)).clamp(-self.clamp, self.clamp)  # [E, H]
+        logits = (score + F.embedding(edge_type, type_bias)).clamp(-self.clamp, self.clamp)  # [E, H]
         alpha = edge_softmax(logits, dst, n)  # [E, H]
         out = gather_scatter(alpha, v, src, dst, n).reshape(n, self.dim)  # [N, D]
         return (out, alpha) if return_attention else out
@@ -294,14 +313,15 @@ class NeighbourAttention(_ExphormerAttentionBase):
         n_out, k = index.shape
         if n_out > x_src.size(0):
             raise ValueError(f"index has {n_out} rows but x_src only {x_src.size(0)}")
-        n_in, H, dh, T = x_src.size(0), self.heads, self.head_dim, self.E1.num_embeddings
+        n_in, H, dh, T = x_src.size(0), self.heads, self.head_dim, self.num_edge_types
+        gate, type_bias = self.types()  # [T, D], [T, H]
         q = self.Q(x_src[:n_out]).view(n_out, 1, H, dh) * self.logit_scale
         # <q_i, k_j * E1_t> = <q_i * E1_t, k_j>: gate each query with all T types (n*T*D
         # floats) rather than every gathered key (n*k*D floats), then pick type t per slot.
-        qe = q * self.E1.weight.view(1, T, H, dh)  # [n, T, H, dh]
+        qe = q * gate.view(1, T, H, dh)  # [n, T, H, dh]
         keys = self.K(x_src).view(n_in, H, dh)
         vals = self.V(x_src).view(n_in, H, dh)
-        bias = self.E2(edge_type).transpose(1, 2)  # E2: [n, k, H] -> [n, H, k]
+        bias = F.embedding(edge_type, type_bias).transpose(1, 2)  # E2: [n, k, H] -> [n, H, k]
         # One autograd function: the (n, k, H, dh) gathers are re-done in the backward pass
         # instead of being kept (they are most of a stage-2 step's memory otherwise).
         out, alpha = neighbour_attention(qe, keys, vals, bias, index, edge_type, self.clamp, mask)

@@ -18,7 +18,7 @@ keys, so a trained full-batch layer runs on sampled neighbour tables and vice ve
 
 from __future__ import annotations
 
-from typing import Callable, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from spexphormer.nn.attention import EdgeListAttention, NeighbourAttention, ScoreAttention
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn.norms import BatchNorm, make_norm
+from spexphormer.nn.type_terms import shared_type_embedding
 
 __all__ = ["InputEncoder", "FeedForward", "TransformerLayer", "ASELayer", "ExphormerLayer", "SpexphormerLayer",
            "TransformerBackbone"]
@@ -38,7 +39,7 @@ class InputEncoder(nn.Module):
     .. math::
         \mathbf{h}_0 = W_{in} \mathbf{x} + b_{in}, \qquad
         \mathbf{h}_{p+1} = \frac{\mathbf{u}_p}{\lVert \mathbf{u}_p \rVert_2},\quad
-        \mathbf{u}_p = \mathrm{ReLU}\big(\mathrm{BN}(W_p \mathbf{h}_p + b_p)\big),
+        \mathbf{u}_p = \mathrm{ReLU}\big(\mathrm{BN}(W_p \mathbf{h}_p)\big),
 
     i.e. each pre-layer ends with a row-wise L2 normalisation of every node's vector, as the
     reference implementation's pre-message-passing layers do (GraphGym's ``l2norm``). With
@@ -71,11 +72,13 @@ class InputEncoder(nn.Module):
 
 
 class _PreLayer(nn.Module):
-    """Linear → BatchNorm → ReLU → row-wise L2 normalisation."""
+    """Linear → BatchNorm → ReLU → row-wise L2 normalisation. The linear map has no bias: the
+    batch norm right after it would cancel one (GraphGym's layers, which the authors use, drop it
+    there too)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.lin = nn.Linear(dim, dim)
+        self.lin = nn.Linear(dim, dim, bias=False)
         self.norm = BatchNorm(dim)  # takes a one-row training batch too
 
     def reset_parameters(self) -> None:
@@ -166,8 +169,10 @@ class ASELayer(TransformerLayer):
     ``forward(x, edge_index, edge_type, temperature=1.0, csr=None, return_attention=False)``."""
 
     def __init__(self, dim: int, heads: int = 1, dropout: float = 0.0, norm: str = "graph",
-                 num_edge_types: int = NUM_EDGE_TYPES) -> None:
-        super().__init__(ScoreAttention(dim, heads, num_edge_types), dim, dropout, norm)
+                 num_edge_types: int = NUM_EDGE_TYPES, type_terms: str = "embedding",
+                 type_embedding: Optional[nn.Embedding] = None) -> None:
+        super().__init__(ScoreAttention(dim, heads, num_edge_types, type_terms=type_terms,
+                                        type_embedding=type_embedding), dim, dropout, norm)
 
 
 class ExphormerLayer(TransformerLayer):
@@ -175,8 +180,10 @@ class ExphormerLayer(TransformerLayer):
     batch): ``forward(x, edge_index, edge_type, return_attention=False)``."""
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0, norm: str = "batch",
-                 num_edge_types: int = NUM_EDGE_TYPES, scale_logits: bool = False) -> None:
-        super().__init__(EdgeListAttention(dim, heads, num_edge_types, scale_logits=scale_logits), dim, dropout, norm)
+                 num_edge_types: int = NUM_EDGE_TYPES, scale_logits: bool = False, type_terms: str = "embedding",
+                 type_embedding: Optional[nn.Embedding] = None) -> None:
+        super().__init__(EdgeListAttention(dim, heads, num_edge_types, scale_logits=scale_logits, type_terms=type_terms,
+                                           type_embedding=type_embedding), dim, dropout, norm)
 
 
 class SpexphormerLayer(TransformerLayer):
@@ -185,8 +192,10 @@ class SpexphormerLayer(TransformerLayer):
     ``index.size(0)`` rows."""
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0, norm: str = "batch",
-                 num_edge_types: int = NUM_EDGE_TYPES, scale_logits: bool = False) -> None:
-        super().__init__(NeighbourAttention(dim, heads, num_edge_types, scale_logits=scale_logits), dim, dropout, norm)
+                 num_edge_types: int = NUM_EDGE_TYPES, scale_logits: bool = False, type_terms: str = "embedding",
+                 type_embedding: Optional[nn.Embedding] = None) -> None:
+        super().__init__(NeighbourAttention(dim, heads, num_edge_types, scale_logits=scale_logits, type_terms=type_terms,
+                                            type_embedding=type_embedding), dim, dropout, norm)
 
 
 class TransformerBackbone(nn.Module):
@@ -197,20 +206,29 @@ class TransformerBackbone(nn.Module):
         out_dim (int): output width (1 for binary, :math:`C` for multi-class / multi-label).
         hidden (int): width :math:`D`.
         num_layers (int): number of layers :math:`L`.
-        make_layer (callable): ``make_layer() -> TransformerLayer``, called :math:`L` times.
+        make_layer (callable): ``make_layer(type_embedding) -> TransformerLayer``, called :math:`L`
+            times with the shared type embedding (or None).
         pre_layers (int, optional): pre-layers of the :class:`InputEncoder`. (default: ``1``)
+        type_terms (str, optional): parametrisation of the layers' per-type terms
+            (:class:`~spexphormer.nn.type_terms.TypeTerms`); ``"embedding"`` creates the type
+            embedding :math:`(T, D)` that all layers share. (default: ``"embedding"``)
+        num_edge_types (int, optional): rows of that embedding. (default: ``NUM_EDGE_TYPES``)
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, num_layers: int,
-                 make_layer: Callable[[], TransformerLayer], pre_layers: int = 1) -> None:
+                 make_layer: Callable[[Optional[nn.Embedding]], TransformerLayer], pre_layers: int = 1,
+                 type_terms: str = "embedding", num_edge_types: int = NUM_EDGE_TYPES) -> None:
         super().__init__()
         self.num_layers = num_layers
         self.encoder = InputEncoder(in_dim, hidden, pre_layers)
-        self.layers = nn.ModuleList(make_layer() for _ in range(num_layers))
+        self.type_embedding = shared_type_embedding(type_terms, num_edge_types, hidden)
+        self.layers = nn.ModuleList(make_layer(self.type_embedding) for _ in range(num_layers))
         self.head = nn.Linear(hidden, out_dim)
 
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()
+        if self.type_embedding is not None:
+            self.type_embedding.reset_parameters()
         for layer in self.layers:
             layer.reset_parameters()
         self.head.reset_parameters()

@@ -16,7 +16,7 @@ the core nodes are a prefix of every layer's rows, so this costs :math:`L \cdot 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +26,7 @@ from spexphormer.nn.attention import NeighbourAttention
 from spexphormer.nn.layers import FeedForward, InputEncoder
 from spexphormer.nn.norms import make_norm
 from spexphormer.nn.recompute import run_layer
+from spexphormer.nn.type_terms import shared_type_embedding
 from spexphormer.utils.sparse import csr_matrix
 
 __all__ = ["LOCAL_KINDS", "BRANCHES", "LocalAggregation", "LocalAttentionLayer", "LocalAttentionNet"]
@@ -138,6 +139,9 @@ class LocalAttentionLayer(nn.Module):
         local (str, optional): the local branch, see :class:`LocalAggregation`. (default: ``"sage"``)
         branches (str, optional): ``"both"``, ``"attention"`` or ``"local"``. (default: ``"both"``)
         scale_logits (bool, optional): scale the attention logits by :math:`1/\sqrt{d_h}`. (default: ``False``)
+        type_terms (str, optional): the attention's per-type terms (:class:`~spexphormer.nn.type_terms.TypeTerms`).
+            (default: ``"table"``)
+        type_embedding (nn.Embedding, optional): the model's shared type embedding. (default: ``None``)
 
     Shapes:
         - **h**: :math:`(n_{in}, D)`; **index**, **edge_type**: :math:`(n_{out}, k)`, types 0-2 or 3
@@ -146,13 +150,15 @@ class LocalAttentionLayer(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0, norm: str = "batch", local: str = "sage",
-                 branches: str = "both", scale_logits: bool = False) -> None:
+                 branches: str = "both", scale_logits: bool = False, type_terms: str = "table",
+                 type_embedding: Optional[nn.Embedding] = None) -> None:
         super().__init__()
         if branches not in BRANCHES:
             raise ValueError(f"branches must be one of {', '.join(BRANCHES)}, got {branches!r}")
         self.branches = branches
         if branches in ("both", "attention"):
-            self.attn = NeighbourAttention(dim, heads, num_edge_types=3, scale_logits=scale_logits)
+            self.attn = NeighbourAttention(dim, heads, num_edge_types=3, scale_logits=scale_logits,
+                                           type_terms=type_terms, type_embedding=type_embedding)
             self.norm_attn = make_norm(norm, dim)
         if branches in ("both", "local"):
             self.local = LocalAggregation(dim, local)
@@ -209,6 +215,9 @@ class LocalAttentionNet(nn.Module):
         input_dropout (float, optional): dropout on the input features, :math:`\mathrm{Drop}_{in}`.
             (default: ``0.0``)
         scale_logits (bool, optional): scale the attention logits by :math:`1/\sqrt{d_h}`. (default: ``False``)
+        type_terms (str, optional): the attention's per-type terms (:class:`~spexphormer.nn.type_terms.TypeTerms`);
+            ``"table"`` (learned tables starting at 1 and 0) is the form the presets were searched with.
+            (default: ``"table"``)
         recompute (bool, optional): recompute each layer's activations in the backward pass
             (:mod:`spexphormer.nn.recompute`): less memory per step, 1.3-1.6x the time (measured).
             (default: ``False``)
@@ -222,13 +231,15 @@ class LocalAttentionNet(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, hidden: int, heads: int, num_layers: int, dropout: float = 0.0,
                  norm: str = "batch", pre_layers: int = 1, local: str = "sage", branches: str = "both",
                  jk: bool = False, input_dropout: float = 0.0, scale_logits: bool = False,
-                 recompute: bool = False) -> None:
+                 recompute: bool = False, type_terms: str = "table") -> None:
         super().__init__()
         self.num_layers, self.jk, self.recompute = num_layers, jk, recompute
         self.input_dropout = nn.Dropout(input_dropout)
         self.encoder = InputEncoder(in_dim, hidden, pre_layers)
+        self.type_embedding = shared_type_embedding(type_terms, 3, hidden) if branches != "local" else None
         self.layers = nn.ModuleList(
-            LocalAttentionLayer(hidden, heads, dropout, norm, local, branches, scale_logits)
+            LocalAttentionLayer(hidden, heads, dropout, norm, local, branches, scale_logits, type_terms,
+                                self.type_embedding)
             for _ in range(num_layers))
         self.head = nn.Linear(hidden * (num_layers if jk else 1), out_dim)
 

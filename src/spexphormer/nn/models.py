@@ -25,11 +25,15 @@ Args:
         :class:`~spexphormer.nn.layers.InputEncoder`. (default: ``1``)
     scale_logits (bool, optional): wide models only: scale the attention logits by
         :math:`1/\sqrt{d_h}`; the method does not. (default: ``False``)
+    type_terms (str, optional): parametrisation of the per-edge-type terms
+        (:class:`~spexphormer.nn.type_terms.TypeTerms`): ``"embedding"``, the authors' (a type
+        embedding shared by the layers, through each layer's linear maps), or ``"table"`` (learned
+        tables starting at 1 and 0; checkpoints written before version 4). (default: ``"embedding"``)
     recompute (bool, optional): :class:`Spexphormer` only: recompute each layer's activations in
         the backward pass (:mod:`spexphormer.nn.recompute`). (default: ``False``)
 
 :class:`Exphormer` and :class:`Spexphormer` have the same ``state_dict`` keys (``encoder.*``,
-``layers.{l}.attn.{Q,K,V}.weight``, ``layers.{l}.attn.E{1,2}.weight``, ``layers.{l}.norm{1,2}.*``,
+``type_embedding.weight``, ``layers.{l}.attn.{Q,K,V}.weight``, ``layers.{l}.attn.types.*``, ``layers.{l}.norm{1,2}.*``,
 ``layers.{l}.ffn.lin{1,2}.*``, ``head.*``), so weights transfer between the full-batch and the
 sampled form.
 """
@@ -62,16 +66,17 @@ class AttentionScoreEstimator(TransformerBackbone):
         - **output**: logits :math:`(N, \text{out})`, or ``(logits, scores)`` with scores
           :math:`(L, E)` if ``return_scores``
 
-    State dict: ``encoder.*``, ``layers.{l}.attn.{Q,K,V}.weight``, ``layers.{l}.attn.type_scale``,
-    ``layers.{l}.attn.type_bias``, ``layers.{l}.attn.value_scale``, ``layers.{l}.norm{1,2}.*``,
-    ``layers.{l}.ffn.lin{1,2}.*``, ``head.*``.
+    State dict: ``encoder.*``, ``type_embedding.weight`` (``"embedding"`` form),
+    ``layers.{l}.attn.{Q,K,V}.weight``, ``layers.{l}.attn.types.*``, ``layers.{l}.attn.value_scale``,
+    ``layers.{l}.norm{1,2}.*``, ``layers.{l}.ffn.lin{1,2}.*``, ``head.*``.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 4, num_layers: int = 4, heads: int = 1,
                  norm: str = "graph", dropout: float = 0.0, num_edge_types: int = NUM_EDGE_TYPES,
-                 pre_layers: int = 1) -> None:
+                 pre_layers: int = 1, type_terms: str = "embedding") -> None:
         super().__init__(in_dim, out_dim, hidden, num_layers,
-                         lambda: ASELayer(hidden, heads, dropout, norm, num_edge_types), pre_layers)
+                         lambda emb: ASELayer(hidden, heads, dropout, norm, num_edge_types, type_terms, emb),
+                         pre_layers, type_terms, num_edge_types)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0,
                 return_scores: bool = False, csr=None) -> Union[Tensor, Tuple[Tensor, Tensor]]:
@@ -96,10 +101,11 @@ class Exphormer(TransformerBackbone):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, heads: int, num_layers: int, dropout: float = 0.0,
                  norm: str = "batch", num_edge_types: int = NUM_EDGE_TYPES, pre_layers: int = 1,
-                 scale_logits: bool = False) -> None:
+                 scale_logits: bool = False, type_terms: str = "embedding") -> None:
         super().__init__(in_dim, out_dim, hidden, num_layers,
-                         lambda: ExphormerLayer(hidden, heads, dropout, norm, num_edge_types, scale_logits),
-                         pre_layers)
+                         lambda emb: ExphormerLayer(hidden, heads, dropout, norm, num_edge_types, scale_logits,
+                                                    type_terms, emb),
+                         pre_layers, type_terms, num_edge_types)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
                 return_scores: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
@@ -127,10 +133,11 @@ class Spexphormer(TransformerBackbone):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, heads: int, num_layers: int, dropout: float = 0.0,
                  norm: str = "batch", num_edge_types: int = NUM_EDGE_TYPES, pre_layers: int = 1,
-                 scale_logits: bool = False, recompute: bool = False) -> None:
+                 scale_logits: bool = False, recompute: bool = False, type_terms: str = "embedding") -> None:
         super().__init__(in_dim, out_dim, hidden, num_layers,
-                         lambda: SpexphormerLayer(hidden, heads, dropout, norm, num_edge_types, scale_logits),
-                         pre_layers)
+                         lambda emb: SpexphormerLayer(hidden, heads, dropout, norm, num_edge_types, scale_logits,
+                                                      type_terms, emb),
+                         pre_layers, type_terms, num_edge_types)
         self.recompute = recompute
 
     def forward(self, x: Tensor, index: Sequence[Tensor], edge_type: Sequence[Tensor]) -> Tensor:

@@ -64,5 +64,5 @@ def train_exphormer(
                     for name in ("val", "test")}
 
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
-                     s2.clip, log_path=log_path, desc=f"exphormer (seed {seed})", progress=progress, state=state)
+                     s2.clip, s2.warmup_rule, log_path=log_path, desc=f"exphormer (seed {seed})", progress=progress, state=state)
     return ExphormerResult(result, model, args)

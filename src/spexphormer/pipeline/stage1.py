@@ -44,7 +44,7 @@ def estimator_args(data: Data, cfg: Config) -> dict:
     s1, info = cfg.stage1, graph_info(data)
     return dict(in_dim=data.num_features, out_dim=output_dim(info.task, info.num_classes),
                 hidden=s1.hidden, num_layers=s1.num_layers, heads=s1.heads, norm=s1.norm,
-                dropout=s1.dropout, pre_layers=s1.pre_layers)
+                dropout=s1.dropout, pre_layers=s1.pre_layers, type_terms=s1.type_terms)
 
 
 def export_temperature(best_epoch: int, last_epoch: int, s1) -> float:
@@ -114,7 +114,7 @@ def estimate(
             return {name: compute_metric(logits[m], y[m], info.task, info.metric) for name, m in masks.items()}
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
-                     s1.clip, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
+                     s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
                      desc="stage 1 (estimator)", progress=progress, state=state)
 
     model.eval()

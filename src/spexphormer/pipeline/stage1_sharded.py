@@ -162,7 +162,7 @@ def estimate_sharded(
             return {name: compute_metric(logits[m], data.y[m], info.task, info.metric) for name, m in masks.items()}
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
-                     s1.clip, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
+                     s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
                      desc="stage 1 (estimator, sharded)", progress=progress)
 
     model.eval()

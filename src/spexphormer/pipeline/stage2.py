@@ -52,7 +52,7 @@ def wide_args(data: Data, cfg: Config) -> dict:
     s2, info = cfg.stage2, graph_info(data)
     args = dict(in_dim=input_width(data.num_features, s2.degree_feature, s2.feature_hops),
                 out_dim=output_dim(info.task, info.num_classes), hidden=s2.hidden, heads=s2.heads, num_layers=s2.num_layers, dropout=s2.dropout, norm=s2.norm,
-                pre_layers=s2.pre_layers, scale_logits=s2.scale_logits)
+                pre_layers=s2.pre_layers, scale_logits=s2.scale_logits, type_terms=s2.type_terms)
     if s2.model == "local-attention":
         args.update(local=s2.local, branches=s2.branches, jk=s2.jk, input_dropout=s2.input_dropout)
     return args
@@ -166,7 +166,7 @@ def train_wide(
         model = build_wide_model(data, cfg).to(device)
         net = dp.wrap(model, device)  # DDP with synchronised norms under torchrun; else the model
         result = fit(model, train_epoch, evaluate, s2.epochs, s2.lr, s2.weight_decay, s2.warmup_epochs,
-                     s2.clip, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress, state=state)
+                     s2.clip, s2.warmup_rule, log_path=log_path, desc=f"stage 2 (seed {seed})", progress=progress, state=state)
     extra = {}
     if s2.eval_samples > 1:  # the best weights are loaded: evaluate them on several sampled graphs
         model.eval()

@@ -50,6 +50,7 @@ def fit(
     weight_decay: float = 1e-3,
     warmup_epochs: int = 5,
     clip: float = 1.0,
+    warmup_rule: str = "reference",
     epoch_info: Callable[[int], dict] | None = None,
     log_path: str | Path | None = None,
     desc: str = "train",
@@ -62,6 +63,8 @@ def fit(
         train_epoch: ``train_epoch(epoch, optimize) -> mean loss``; calls ``optimize(loss)`` once
             per optimisation step (zero-grad, backward, clip, step are done there).
         evaluate: ``evaluate(epoch) -> {"train": .., "val": .., "test": ..}`` metrics, higher is better.
+        warmup_rule: how the learning rate rises over ``warmup_epochs``
+            (:data:`~spexphormer.train.schedule.WARMUP_RULES`).
         epoch_info: extra values to log per epoch (e.g. the temperature).
         log_path: JSON-lines file, one record per epoch (written as training goes); a CSV, the
             TensorBoard events and the curves go beside it (:class:`~spexphormer.train.logs.EpochLogger`).
@@ -70,7 +73,7 @@ def fit(
             continues from the last one (see :mod:`spexphormer.train.state`).
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = cosine_with_warmup(optimizer, warmup_epochs, epochs)
+    scheduler = cosine_with_warmup(optimizer, warmup_epochs, epochs, warmup_rule)
 
     def optimize(loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)

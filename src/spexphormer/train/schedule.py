@@ -7,14 +7,24 @@ import math
 import torch
 
 
-def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int):
-    """Linear warm-up over ``warmup`` steps, then cosine decay to zero at ``total`` steps.
+#: Warm-up rules: "reference" (the authors' code, the Hugging Face schedule it uses) multiplies
+#: the learning rate by max(1e-6, step / warmup), so the first step barely moves; "shifted" by
+#: (step + 1) / (warmup + 1) (before version 0.2, and the local-attention presets).
+WARMUP_RULES = ("reference", "shifted")
+
+
+def cosine_with_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int, rule: str = "reference"):
+    """Linear warm-up over ``warmup`` steps (``rule`` in :data:`WARMUP_RULES`), then cosine decay
+    to zero at ``total`` steps.
 
     Stepped once per epoch by the training loops.
     """
+    if rule not in WARMUP_RULES:
+        raise ValueError(f"rule must be one of {WARMUP_RULES}, got {rule!r}")
+
     def factor(step: int) -> float:
         if step < warmup:
-            return (step + 1) / (warmup + 1)
+            return max(1e-6, step / warmup) if rule == "reference" else (step + 1) / (warmup + 1)
         progress = (step - warmup) / max(1, total - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 

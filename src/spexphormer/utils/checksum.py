@@ -71,13 +71,15 @@ def save_sealed(payload: dict, path: str | os.PathLike) -> Path:
 
 
 def load_sealed(path: str | os.PathLike, fmt: str, version: int, error: type[Exception], what: str,
-                legacy: tuple[int, ...] = ()) -> dict:
+                legacy: tuple[int, ...] = (), older: tuple[int, ...] = ()) -> dict:
     """Load a file written by :func:`save_sealed` and check format, version and checksum.
 
     Versions in ``legacy`` predate checksums: they load unverified, with a warning naming the version.
-    A current-version file whose checksum is missing or differs raises ``error`` naming the file.
+    Versions in ``older`` are earlier layouts that carry a checksum (the caller upgrades them).
+    A file of any other accepted version whose checksum is missing or differs raises ``error``
+    naming the file.
     """
-    payload = load_torch(path, fmt, (version, *legacy), error, what)
+    payload = load_torch(path, fmt, (version, *older, *legacy), error, what)
     if payload["version"] in legacy and KEY not in payload:
         warnings.warn(f"{what} {path} is format version {payload['version']} (written before checksums): "
                       "its contents are not verified", stacklevel=2)
