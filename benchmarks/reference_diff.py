@@ -203,7 +203,7 @@ def weight_map(ref: dict, ours: torch.nn.Module, heads: int) -> tuple[dict, list
         for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
             put(f"encoder.pre.{j}.norm.{k}", ref[f"{src}.post_layer.0.{k}"])
     emb = ref["encoder.edge_encoder.encoder.weight"]  # [3, d]
-    new_layout = any(k.endswith("type_embedding.weight") or k.endswith("edge_types.weight") for k in sd)
+    layout = _type_layout(sd)
     for i, layer in enumerate(ours.layers):
         a, o = f"layers.{i}.attention_layer.self_attn", f"layers.{i}.attn"
         w = ref[f"{a}.QKV.weight"]  # [H * 3 * dh, d]
@@ -212,14 +212,17 @@ def weight_map(ref: dict, ours: torch.nn.Module, heads: int) -> tuple[dict, list
         for j, key in enumerate("QKV"):
             put(f"{o}.{key}.weight", w[:, j].reshape(heads * dh, -1))
         put(f"{o}.value_scale", ref[f"{a}.V_scale"].reshape(()))
-        if not new_layout:
+        if layout == "embedding":  # the authors' form: the same table and maps
+            for k in ("E1.weight", "E2.weight", "E2.bias"):
+                put(f"{o}.types.{k}", ref[f"{a}.{k}"])
+            put(f"{o}.types.embedding.weight", emb)  # the shared table, as each layer's state_dict lists it
+        else:  # a directly learned per-type scale and shift: the effective values of theirs
             e1 = emb @ ref[f"{a}.E1.weight"].t()  # [3, H * dh]
             e2 = emb @ ref[f"{a}.E2.weight"].t() + ref[f"{a}.E2.bias"]  # [3, H]
-            put(f"{o}.type_scale", e1.view(-1, heads, dh).sum(-1))
-            put(f"{o}.type_bias", e2)
-        else:
-            for k in ("E1.weight", "E2.weight", "E2.bias"):
-                put(f"{o}.{k}", ref[f"{a}.{k}"])
+            scale_key, bias_key = (f"{o}.types.gate", f"{o}.types.bias") if layout == "table" else \
+                (f"{o}.type_scale", f"{o}.type_bias")
+            put(scale_key, e1.view(-1, heads, dh).sum(-1))
+            put(bias_key, e2)
         n1 = f"layers.{i}.attention_layer.norm1_attn"
         for k in ("weight", "bias", "mean_scale"):
             put(f"layers.{i}.norm1.{k}", ref[f"{n1}.{k}"])
@@ -227,9 +230,8 @@ def weight_map(ref: dict, ours: torch.nn.Module, heads: int) -> tuple[dict, list
         for ours_k, ref_k in (("lin1", "ff_linear1"), ("lin2", "ff_linear2")):
             for k in ("weight", "bias"):
                 put(f"layers.{i}.ffn.{ours_k}.{k}", ref[f"layers.{i}.{ref_k}.{k}"])
-    if new_layout:
-        key = next(k for k in sd if k.endswith("type_embedding.weight") or k.endswith("edge_types.weight"))
-        put(key, emb)
+    if layout == "embedding":
+        put("type_embedding.weight", emb)
     else:
         notes.append("per-type terms: theirs Embedding(3,d) -> E1/E2 per layer; ours the effective scale/shift "
                      "(same forward, different parametrization: gradients and steps differ)")
@@ -241,9 +243,20 @@ def weight_map(ref: dict, ours: torch.nn.Module, heads: int) -> tuple[dict, list
     return sd, notes
 
 
+def _type_layout(sd: dict) -> str:
+    """Which per-type layout our model has: "embedding" (the authors'), "table" (a learned scale
+    and shift per type in ``types.gate``/``types.bias``), or "scalars" (before nn/type_terms.py)."""
+    if any(k.endswith("attn.types.E1.weight") for k in sd):
+        return "embedding"
+    if any(k.endswith("attn.types.gate") for k in sd):
+        return "table"
+    return "scalars"
+
+
 def ref_name(ours_key: str, heads: int) -> list[str]:
     """The reference parameter(s) our parameter ``ours_key`` came from (for the gradient table)."""
-    m = {"encoder.input.": "encoder.node_encoder.encoder.", "head.": "post_mp.layer_post_mp.model.0.model."}
+    m = {"encoder.input.": "encoder.node_encoder.encoder.", "head.": "post_mp.layer_post_mp.model.0.model.",
+         "type_embedding.": "encoder.edge_encoder.encoder."}
     for a, b in m.items():
         if ours_key.startswith(a):
             return [b + ours_key[len(a):]]
@@ -254,7 +267,8 @@ def ref_name(ours_key: str, heads: int) -> list[str]:
     if p[0] == "layers":
         i, mod = p[1], p[2]
         if mod == "attn":
-            return [f"layers.{i}.attention_layer.self_attn.{'.'.join(p[3:])}"]
+            rest = p[4:] if p[3] == "types" else p[3:]
+            return [f"layers.{i}.attention_layer.self_attn.{'.'.join(rest)}"]
         if mod == "norm1":
             return [f"layers.{i}.attention_layer.norm1_attn.{p[3]}"]
         if mod == "norm2":
@@ -340,7 +354,7 @@ def compare(args) -> dict:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     data = load_graph(dataset=args.dataset, root=args.data_root)
-    cfg = preset(args.dataset, "spexphormer")
+    cfg = preset(args.dataset, "spexphormer").override(list(args.set))
     info = graph_info(data)
     graph = augment_graph(data, cfg)
     inp = {"x": data.x.float(), "y": data.y, "edge_index": graph.edge_index.long(),
@@ -377,10 +391,10 @@ def compare(args) -> dict:
         out["grad_norm"][kind] = {"ours": float(r["grad_norm"]), "theirs": float(ref["grad_norm"])}
         for k, g in r["grads"].items():
             names = ref_name(k, heads)
-            if k.endswith("type_scale") or k.endswith("type_bias"):
-                i = int(k.split(".")[1])
-                src = ref["type_grads"][f"layer{i}.E1" if k.endswith("type_scale") else f"layer{i}.E2"]
-                if k.endswith("type_scale"):  # d loss / d scale_t = d loss / d E1(e_t)_{h,c} for every c
+            if k.endswith(("type_scale", "type_bias", "types.gate", "types.bias")):
+                i, is_scale = int(k.split(".")[1]), k.endswith(("type_scale", "types.gate"))
+                src = ref["type_grads"][f"layer{i}.E1" if is_scale else f"layer{i}.E2"]
+                if is_scale:  # d loss / d scale_t = d loss / d E1(e_t)_{h,c} for every c
                     src = src.view(src.size(0), heads, -1)[..., 0]
                 out["grads"].setdefault(k + " (vs their d/dE-output)", {})[kind] = diff(g, src)
                 continue
@@ -388,6 +402,8 @@ def compare(args) -> dict:
                 out["grads"].setdefault(k + " (no counterpart)", {})[kind] = {"max_abs": float(g.abs().max()),
                                                                              "max_rel": None}
                 continue
+            if k.endswith("types.embedding.weight"):
+                continue  # the shared table: compared once, as type_embedding.weight
             if k.endswith("attn.Q.weight") or k.endswith("attn.K.weight") or k.endswith("attn.V.weight"):
                 i, j = int(k.split(".")[1]), "QKV".index(k.split(".")[3])
                 w = ref["grads"][f"layers.{i}.attention_layer.self_attn.QKV.weight"]
@@ -407,7 +423,8 @@ def compare(args) -> dict:
 
     # schedules
     dummy = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=s1.lr)
-    sched = cosine_with_warmup(dummy, s1.warmup_epochs, s1.epochs)
+    rule = [s1.warmup_rule] if hasattr(s1, "warmup_rule") else []
+    sched = cosine_with_warmup(dummy, s1.warmup_epochs, s1.epochs, *rule)
     ours_lrs = []
     for _ in range(s1.epochs):
         ours_lrs.append(dummy.param_groups[0]["lr"])
@@ -441,7 +458,8 @@ def compare(args) -> dict:
                  for e, (a, b) in enumerate(zip(ours_lrs[:10], ref["lrs"][:10]))]))
     for n in notes:
         print("note:", n)
-    result = {"benchmark": "reference_diff", "dataset": args.dataset, "seed": args.seed,
+    result = {"benchmark": "reference_diff", "dataset": args.dataset, "seed": args.seed, "overrides": list(args.set),
+              "type_layout": _type_layout(sd),
               "reference": {"repo": "hamed1375/Sp_Exphormer", "commit": "1436adf", "config": CONFIGS[args.dataset][0]},
               "nodes": data.num_nodes, "edges": int(inp["edge_index"].size(1)), "notes": notes,
               "step": {"lr": LR, "weight_decay": WD, "clip": CLIP}, "reference_cfg": ref["cfg"],
@@ -469,6 +487,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     p.add_argument("--work", default="/tmp/reference_diff", help="scratch folder for the exchanged files")
     p.add_argument("--out", default=None, help="JSON path (default results/reference_diff.json)")
+    p.add_argument("--set", action="append", default=[],
+                   help="override of our config, repeatable (e.g. stage1.type_terms=table)")
     p.add_argument("--side", default="compare", choices=("compare", "reference"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.dataset not in CONFIGS:
