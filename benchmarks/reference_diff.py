@@ -79,7 +79,8 @@ def reference_side(args) -> None:
         b = Data(x=inp["x"].clone(), y=inp["y"].clone(), edge_index=inp["edge_index"].clone(),
                  edge_attr=inp["edge_type"].clone(), train_mask=inp["train_mask"], val_mask=inp["val_mask"],
                  test_mask=inp["test_mask"], batch=torch.zeros(n, dtype=torch.long))
-        b.split = split
+        if split is not None:  # their head keeps the split's rows; without one, every node
+            b.split = split
         return b
 
     acts, type_out = {}, {}
@@ -154,7 +155,9 @@ def reference_side(args) -> None:
         dummy.step()
         sched.step()
 
-    torch.save({"init": init_state, "acts": train_acts, "loss": loss.detach(), "grads": grads,
+    curve = reference_curve(model, init_state, batch, cfg, compute_loss, scheduler_dict, args.epochs) \
+        if args.epochs else None
+    torch.save({"init": init_state, "acts": train_acts, "curve": curve, "loss": loss.detach(), "grads": grads,
                 "type_grads": type_grads, "type_values": type_values, "grad_norm": gnorm, "after": after,
                 "exported": exported, "lrs": lrs, "params": sum(p.numel() for p in model.parameters()),
                 "cfg": {"temp_rdc_ratio": cfg.train.temp_rdc_ratio, "temp_wait": cfg.train.temp_wait,
@@ -163,6 +166,44 @@ def reference_side(args) -> None:
                         "bn_eps": cfg.bn.eps, "bn_mom": cfg.bn.mom, "l2norm": cfg.gnn.l2norm,
                         "gnn_batchnorm": cfg.gnn.batchnorm, "round": cfg.round}},
                work / "reference_out.pt")
+
+
+def _auc(pred, true, mask):
+    from sklearn.metrics import roc_auc_score
+    return float(roc_auc_score(true[mask].numpy(), pred[mask].squeeze(-1).detach().numpy()))
+
+
+def reference_curve(model, init_state, batch, cfg, compute_loss, scheduler_dict, epochs) -> list[dict]:
+    """``epochs`` epochs of their training step as their ``custom_train`` loop runs it (the epoch
+    set before the forward, which sets the temperature; clip 1.0; AdamW; eval of val and test in
+    eval mode; the scheduler stepped after), from ``init_state``; ROC-AUC by scikit-learn."""
+    model.load_state_dict(init_state)
+    for layer in model.layers:
+        layer.attention_layer.self_attn.T = 1.0
+    cfg.optim.max_epoch = epochs if epochs > cfg.optim.max_epoch else cfg.optim.max_epoch
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.base_lr, weight_decay=cfg.optim.weight_decay)
+    sched = scheduler_dict[cfg.optim.scheduler](opt, cfg.optim.num_warmup_epochs, cfg.optim.max_epoch)
+    full = batch("train")
+    y = full.y
+    out = []
+    for epoch in range(epochs):
+        cfg.train.cur_epoch = epoch
+        model.train()
+        opt.zero_grad()
+        pred, true = model(batch("train"))
+        loss, _ = compute_loss(pred, true)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        opt.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            logits, _ = model(batch(None))
+        sched.step()
+        out.append({"epoch": epoch, "loss": float(loss), "lr": lr, "T": model.layers[0].attention_layer.self_attn.T,
+                    **{s: _auc(logits, y, getattr(full, f"{s}_mask")) for s in ("train", "val", "test")}})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,6 +380,48 @@ def ours_pass(model, sd, inp, graph, fused: bool, temp_cfg: dict, task: str):
             "exported": exported}
 
 
+def ours_curve(model, sd, inp, graph, cfg, task, epochs) -> list[dict]:
+    """``epochs`` epochs of our estimator's training (``spexphormer.train.fit``, as
+    ``pipeline.stage1.estimate`` calls it: fused CSR kernels, the stage-1 config's schedule,
+    temperature and clip) from the same initial weights; ROC-AUC by scikit-learn."""
+    from spexphormer.nn.csr_attention import CSRGraph
+    from spexphormer.train import fit, task_loss, temperature
+
+    s1 = cfg.stage1
+    model.load_state_dict(sd)
+    csr = CSRGraph.from_graph(graph)
+    x, y, ei, et = inp["x"], inp["y"], inp["edge_index"], inp["edge_type"]
+    m = {s: inp[f"{s}_mask"] for s in ("train", "val", "test")}
+    temp = lambda e: temperature(e, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
+    losses = []
+
+    def train_epoch(epoch, optimize):
+        logits = model(x, ei, et, temperature=temp(epoch), csr=csr)
+        loss = task_loss(logits[m["train"]], y[m["train"]], task)
+        optimize(loss)
+        losses.append(loss.item())
+        return loss.item()
+
+    def evaluate(epoch):
+        logits = model(x, ei, et, temperature=temp(epoch), csr=csr)
+        return {s: _auc(logits, y, mask) for s, mask in m.items()}
+
+    extra = {"warmup_rule": s1.warmup_rule} if hasattr(s1, "warmup_rule") else {}
+    res = fit(model, train_epoch, evaluate, epochs, s1.lr, s1.weight_decay, s1.warmup_epochs, s1.clip,
+              progress=False, **extra)
+    return [{"epoch": r["epoch"], "loss": losses[i], "lr": r["lr"], "T": temp(r["epoch"]),
+             **{s: r[s] for s in ("train", "val", "test")}} for i, r in enumerate(res.history)]
+
+
+def curve_summary(curve: list[dict]) -> dict:
+    vals = [r["val"] for r in curve]
+    rounded = [round(v, 5) for v in vals]  # their logger rounds to cfg.round = 5 digits before the argmax
+    b, br = vals.index(max(vals)), rounded.index(max(rounded))
+    return {"best_epoch": b, "val": 100 * vals[b], "test": 100 * curve[b]["test"],
+            "best_epoch_rounded": br, "test_rounded": 100 * curve[br]["test"], "last_val": 100 * vals[-1],
+            "last_test": 100 * curve[-1]["test"]}
+
+
 def compare(args) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -364,7 +447,7 @@ def compare(args) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = [args.python, str(Path(__file__).resolve()), "--side", "reference", "--ref-dir", args.ref_dir,
-           "--work", str(work), "--dataset", args.dataset, "--seed", str(args.seed)]
+           "--work", str(work), "--dataset", args.dataset, "--seed", str(args.seed), "--epochs", str(args.epochs)]
     t0 = time.time()
     proc = subprocess.run(cmd, env=env, cwd=str(work), capture_output=True, text=True)
     if proc.returncode != 0:
@@ -433,6 +516,12 @@ def compare(args) -> dict:
     out["lr"] = {"ours": ours_lrs, "theirs": ref["lrs"],
                  "max_abs": max(abs(a - b) for a, b in zip(ours_lrs, ref["lrs"]))}
 
+    if args.epochs:
+        oc = ours_curve(model, sd, inp, graph, cfg, info.task, args.epochs)
+        rc = ref["curve"]
+        out["curve"] = {"ours": oc, "theirs": rc, "ours_summary": curve_summary(oc),
+                        "theirs_summary": curve_summary(rc)}
+
     # table
     def row(group, key, d):
         return {"what": f"{group}: {key}", "edge list abs": _g(d.get("edge_list"), "max_abs"),
@@ -458,6 +547,18 @@ def compare(args) -> dict:
                  for e, (a, b) in enumerate(zip(ours_lrs[:10], ref["lrs"][:10]))]))
     for n in notes:
         print("note:", n)
+    if args.epochs:
+        oc, rc = out["curve"]["ours"], out["curve"]["theirs"]
+        step = max(1, args.epochs // 20)
+        print(table([{"epoch": a["epoch"], "lr ours": f"{a['lr']:.2e}", "lr theirs": f"{b['lr']:.2e}",
+                      "T ours": f"{a['T']:.4f}", "T theirs": f"{b['T']:.4f}",
+                      "loss ours": f"{a['loss']:.5f}", "loss theirs": f"{b['loss']:.5f}",
+                      "val ours": f"{100 * a['val']:.2f}", "val theirs": f"{100 * b['val']:.2f}",
+                      "test ours": f"{100 * a['test']:.2f}", "test theirs": f"{100 * b['test']:.2f}"}
+                     for a, b in list(zip(oc, rc))[::step] + [(oc[-1], rc[-1])]],
+                    f"training curves from the same initial weights ({args.epochs} epochs, ROC-AUC %)"))
+        print("best-val epoch: ours", out["curve"]["ours_summary"], "\n                theirs",
+              out["curve"]["theirs_summary"])
     result = {"benchmark": "reference_diff", "dataset": args.dataset, "seed": args.seed, "overrides": list(args.set),
               "type_layout": _type_layout(sd),
               "reference": {"repo": "hamed1375/Sp_Exphormer", "commit": "1436adf", "config": CONFIGS[args.dataset][0]},
@@ -487,6 +588,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     p.add_argument("--work", default="/tmp/reference_diff", help="scratch folder for the exchanged files")
     p.add_argument("--out", default=None, help="JSON path (default results/reference_diff.json)")
+    p.add_argument("--epochs", type=int, default=0,
+                   help="also train both from the same weights for this many epochs and compare the curves")
     p.add_argument("--set", action="append", default=[],
                    help="override of our config, repeatable (e.g. stage1.type_terms=table)")
     p.add_argument("--side", default="compare", choices=("compare", "reference"), help=argparse.SUPPRESS)
