@@ -206,6 +206,262 @@ def reference_curve(model, init_state, batch, cfg, compute_loss, scheduler_dict,
     return out
 
 
+WIDE_CONFIGS = {"minesweeper": "configs/heterophilic/minesweeper/minesweeper_spexphormer.yaml",
+                "tolokers": "configs/heterophilic/tolokers/tolokers_spexphormer.yaml"}
+
+
+def reference_wide_side(args) -> None:
+    """Their stage-2 network (``SpExphormerFullLayer`` with ``SpexphormerAttention``, BatchNorm) on
+    one neighbour table given in their batch format: forward per block, loss, gradients, a step."""
+    import argparse as ap
+
+    sys.path.insert(0, args.ref_dir)
+    import spexphormer  # noqa: F401
+    from torch_geometric.data import Data
+    from torch_geometric.graphgym.config import cfg, load_cfg, set_cfg
+    from torch_geometric.graphgym.loss import compute_loss
+    from torch_geometric.graphgym.register import network_dict
+
+    torch.set_num_threads(1)
+    work = Path(args.work)
+    inp = torch.load(work / "wide_inputs.pt")
+    set_cfg(cfg)
+    load_cfg(cfg, ap.Namespace(cfg_file=str(Path(args.ref_dir) / WIDE_CONFIGS[args.dataset]),
+                               opts=["wandb.use", "False", "accelerator", "cpu", "gpu_mem", "False",
+                                     "gt.dropout", str(inp["dropout"]), "gt.n_heads", str(inp["heads"])]))
+    cfg.share.dim_in, cfg.share.dim_out = inp["x"].size(1), inp["out_dim"]
+    torch.manual_seed(args.seed)
+    model = network_dict[cfg.model.type](cfg.share.dim_in, cfg.share.dim_out)
+    init_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def batch():
+        b = Data(x=inp["x"].clone(), y=inp["y"].clone())
+        for layer, (ei, et) in enumerate(zip(inp["edge_index_layers"], inp["edge_type_layers"])):
+            setattr(b, f"edge_index_layer_{layer}", ei.clone())
+            setattr(b, f"edge_type_layer_{layer}", et.clone())
+        b.num_layer_nodes = inp["num_layer_nodes"].clone()
+        b.split = "train"
+        return b
+
+    acts = {}
+
+    def grab(key, attr=True):
+        def hook(_m, _i, out):
+            acts[key] = (out.x if attr else out).detach().clone()
+        return hook
+    model.encoder.register_forward_hook(grab("encoder"))
+    if model.pre_mp is not None:
+        model.pre_mp.register_forward_hook(grab("encoder.pre"))
+    for i, layer in enumerate(model.layers):
+        layer.attention_layer.self_attn.register_forward_hook(grab(f"layer{i}.attn", attr=False))
+        layer.attention_layer.register_forward_hook(grab(f"layer{i}.norm1", attr=False))
+        layer.register_forward_hook(grab(f"layer{i}.out"))
+    model.train()
+    pred, true = model(batch())
+    loss, _ = compute_loss(pred, true)
+    loss.backward()
+    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+    torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD).step()
+    after = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    train_acts = dict(acts)
+    model.load_state_dict(init_state)
+    model.eval()
+    with torch.no_grad():
+        eval_pred, _ = model(batch())
+    torch.save({"init": init_state, "acts": train_acts, "pred": pred.detach(), "eval_pred": eval_pred,
+                "loss": loss.detach(), "grads": grads, "grad_norm": gnorm, "after": after,
+                "params": sum(p.numel() for p in model.parameters()),
+                "cfg": {"layers_pre_mp": cfg.gnn.layers_pre_mp, "dropout": cfg.gt.dropout,
+                        "dim_hidden": cfg.gt.dim_hidden, "n_heads": cfg.gt.n_heads,
+                        "ks": list(cfg.train.edge_sample_num_neighbors), "bn_eps": cfg.bn.eps}},
+               work / "wide_reference_out.pt")
+
+
+def wide_weight_map(ref: dict, ours: torch.nn.Module) -> dict:
+    """Our ``Spexphormer`` state_dict from their ``SpExphormer_Network`` (stage-2 config): separate
+    Q/K/V/E1/E2 Linears per layer, the model-level type ``Embedding(3, D)``, BatchNorms."""
+    sd = {k: v.clone() for k, v in ours.state_dict().items()}
+
+    def put(dst, src):
+        if dst not in sd:
+            raise KeyError(f"our state_dict has no {dst}")
+        sd[dst] = src.clone().reshape(sd[dst].shape).to(sd[dst].dtype)
+
+    put("encoder.input.weight", ref["encoder.node_encoder.encoder.weight"])
+    put("encoder.input.bias", ref["encoder.node_encoder.encoder.bias"])
+    for j in range(len(ours.encoder.pre)):
+        src = f"pre_mp.Layer_{j}"
+        put(f"encoder.pre.{j}.lin.weight", ref[f"{src}.layer.model.weight"])
+        for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            put(f"encoder.pre.{j}.norm.{k}", ref[f"{src}.post_layer.0.{k}"])
+    emb = ref["encoder.edge_encoder.encoder.weight"]
+    put("type_embedding.weight", emb)
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    for i in range(len(ours.layers)):
+        a, o = f"layers.{i}.attention_layer.self_attn", f"layers.{i}.attn"
+        for k in "QKV":
+            put(f"{o}.{k}.weight", ref[f"{a}.{k}.weight"])
+        for k in ("E1.weight", "E2.weight", "E2.bias"):
+            put(f"{o}.types.{k}", ref[f"{a}.{k}"])
+        put(f"{o}.types.embedding.weight", emb)
+        for k in bn:
+            put(f"layers.{i}.norm1.{k}", ref[f"layers.{i}.attention_layer.norm1_attn.{k}"])
+            put(f"layers.{i}.norm2.{k}", ref[f"layers.{i}.norm2.{k}"])
+        for ours_k, ref_k in (("lin1", "ff_linear1"), ("lin2", "ff_linear2")):
+            for k in ("weight", "bias"):
+                put(f"layers.{i}.ffn.{ours_k}.{k}", ref[f"layers.{i}.{ref_k}.{k}"])
+    put("head.weight", ref["post_mp.layer_post_mp.model.0.model.weight"])
+    put("head.bias", ref["post_mp.layer_post_mp.model.0.model.bias"])
+    return sd
+
+
+def wide_ref_name(ours_key: str) -> str | None:
+    m = {"encoder.input.": "encoder.node_encoder.encoder.", "head.": "post_mp.layer_post_mp.model.0.model.",
+         "type_embedding.": "encoder.edge_encoder.encoder."}
+    for a, b in m.items():
+        if ours_key.startswith(a):
+            return b + ours_key[len(a):]
+    p = ours_key.split(".")
+    if p[0] == "encoder" and p[1] == "pre":
+        return f"pre_mp.Layer_{p[2]}.layer.model.{p[4]}" if p[3] == "lin" else f"pre_mp.Layer_{p[2]}.post_layer.0.{p[4]}"
+    if p[0] == "layers":
+        i, mod = p[1], p[2]
+        if mod == "attn":
+            rest = p[4:] if p[3] == "types" else p[3:]
+            return f"layers.{i}.attention_layer.self_attn.{'.'.join(rest)}"
+        if mod == "norm1":
+            return f"layers.{i}.attention_layer.norm1_attn.{p[3]}"
+        if mod == "norm2":
+            return f"layers.{i}.norm2.{p[3]}"
+        if mod == "ffn":
+            return f"layers.{i}.{ {'lin1': 'ff_linear1', 'lin2': 'ff_linear2'}[p[3]]}.{p[4]}"
+    return None
+
+
+def neighbour_batch(graph, core: torch.Tensor, ks, seed: int):
+    """One neighbour table over the augmented graph, in both formats: ours (per layer an
+    ``[n_{l+1}, k_l]`` index into the rows of S_l, and its edge types) and theirs
+    (``edge_index_layer_l`` = [source row in S_l, destination row in S_{l+1}], destinations in
+    blocks of k_l, ``edge_type_layer_l``, ``num_layer_nodes`` = [n_0, ..., n_{L-1}, n_core]).
+    Sampling here is plain uniform without replacement (the diff needs one valid table, not the
+    scores' distribution); S_l is S_{l+1} followed by its new sources, in first-seen order."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ptr, src, typ = graph.ptr.numpy(), graph.edge_index[0].long().numpy(), graph.edge_type.long().numpy()
+    L = len(ks)
+    nodes = [None] * (L + 1)
+    nodes[L] = core.numpy()
+    index, types = [None] * L, [None] * L
+    for layer in reversed(range(L)):
+        dst_nodes, k = nodes[layer + 1], ks[layer]
+        picks = np.stack([ptr[v] + rng.choice(ptr[v + 1] - ptr[v], size=k, replace=ptr[v + 1] - ptr[v] < k)
+                          for v in dst_nodes])  # [n_{l+1}, k] edge positions
+        sources = src[picks]
+        order = np.concatenate([dst_nodes, sources.reshape(-1)])
+        _, first = np.unique(order, return_index=True)
+        S = order[np.sort(first)]
+        pos = np.full(graph.num_nodes, -1, dtype=np.int64)
+        pos[S] = np.arange(S.size)
+        assert (pos[dst_nodes] == np.arange(dst_nodes.size)).all()  # S_{l+1} is a prefix of S_l
+        nodes[layer], index[layer], types[layer] = S, torch.from_numpy(pos[sources]), torch.from_numpy(typ[picks])
+    ours = {"nodes0": torch.from_numpy(nodes[0]), "index": index, "edge_type": types}
+    theirs = {"edge_index_layers": [torch.stack([ix.reshape(-1), torch.arange(ix.size(0)).repeat_interleave(ix.size(1))])
+                                    for ix in index],
+              "edge_type_layers": [t.reshape(-1) for t in types],
+              "num_layer_nodes": torch.tensor([n.size for n in nodes[:L]] + [core.numel()], dtype=torch.int32)}
+    return ours, theirs
+
+
+def compare_wide(args, data, graph, info, cfg, table) -> dict:
+    """The wide model: ours against theirs on one identical neighbour table (dropout 0 on both)."""
+    from spexphormer.nn import Spexphormer
+    from spexphormer.pipeline.stage2 import wide_args
+    from spexphormer.train import task_loss
+
+    work = Path(args.work)
+    core = data.train_mask.nonzero().view(-1)
+    ours_b, theirs_b = neighbour_batch(graph, core, cfg.stage2.ks, args.seed)
+    x0 = data.x.float()[ours_b["nodes0"]]
+    wargs = dict(wide_args(data, cfg), dropout=0.0)
+    if args.wide_heads:
+        wargs["heads"] = args.wide_heads
+    torch.save({"x": x0, "y": data.y[core], "out_dim": wargs["out_dim"], "dropout": 0.0, "heads": wargs["heads"],
+                **theirs_b},
+               work / "wide_inputs.pt")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [args.python, str(Path(__file__).resolve()), "--side", "reference-wide", "--ref-dir", args.ref_dir,
+           "--work", str(work), "--dataset", args.dataset, "--seed", str(args.seed)]
+    proc = subprocess.run(cmd, env=env, cwd=str(work), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the reference side (wide) failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    ref = torch.load(work / "wide_reference_out.pt", weights_only=False)
+    model = Spexphormer(**wargs)
+    sd = wide_weight_map(ref["init"], model)
+    model.load_state_dict(sd)
+    acts = {}
+
+    def grab(key):
+        def hook(_m, _i, out):
+            acts[key] = (out[0] if isinstance(out, tuple) else out).detach().clone()
+        return hook
+    handles = [model.encoder.register_forward_hook(grab("encoder.pre" if len(model.encoder.pre) else "encoder"))]
+    if len(model.encoder.pre):
+        handles.append(model.encoder.input.register_forward_hook(grab("encoder")))
+    for i, layer in enumerate(model.layers):
+        handles += [layer.attn.register_forward_hook(grab(f"layer{i}.attn")),
+                    layer.norm1.register_forward_hook(grab(f"layer{i}.norm1")),
+                    layer.register_forward_hook(grab(f"layer{i}.out"))]
+    model.train()
+    logits = model(x0, ours_b["index"], ours_b["edge_type"])
+    acts = dict(acts)  # the eval-mode pass below must not overwrite the training-mode activations
+    for h in handles:
+        h.remove()
+    loss = task_loss(logits, data.y[core], info.task)
+    loss.backward()
+    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+    torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD).step()
+    after = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(sd)
+    model.eval()
+    with torch.no_grad():
+        eval_logits = model(x0, ours_b["index"], ours_b["edge_type"])
+    out = {"forward": {k: diff(v, ref["acts"][k]) for k, v in acts.items() if k in ref["acts"]},
+           "logits": diff(logits, ref["pred"]), "eval_logits": diff(eval_logits, ref["eval_pred"]),
+           "loss": diff(loss.detach(), ref["loss"]),
+           "grad_norm": {"ours": float(gnorm), "theirs": float(ref["grad_norm"])},
+           "grads": {}, "after_step": {}, "params": {"ours": sum(p.numel() for p in model.parameters()),
+                                                     "theirs": ref["params"]},
+           "batch": {"core": int(core.numel()), "num_layer_nodes": theirs_b["num_layer_nodes"].tolist(),
+                     "ks": list(cfg.stage2.ks)}, "reference_cfg": ref["cfg"], "dropout": 0.0,
+           "heads": wargs["heads"]}
+    for k, g in grads.items():
+        if k.endswith("types.embedding.weight"):
+            continue
+        name = wide_ref_name(k)
+        if name in ref["grads"]:
+            out["grads"][k] = diff(g, ref["grads"][name])
+    after_ref = wide_weight_map(ref["after"], model)
+    for k, v in after.items():
+        if not k.endswith("num_batches_tracked"):
+            out["after_step"][k] = diff(v, after_ref[k])
+    rows = [{"what": f"forward: {k}", "abs": _g(d, "max_abs"), "rel": _g(d, "max_rel")} for k, d in out["forward"].items()]
+    rows += [{"what": k, "abs": _g(out[k], "max_abs"), "rel": _g(out[k], "max_rel")}
+             for k in ("logits", "eval_logits", "loss")]
+    rows += [{"what": f"grad: {k}", "abs": _g(d, "max_abs"), "rel": _g(d, "max_rel")} for k, d in out["grads"].items()]
+    rows += [{"what": f"after step: {k}", "abs": _g(d, "max_abs"), "rel": _g(d, "max_rel")}
+             for k, d in out["after_step"].items()]
+    print(table(rows, f"wide model, ours minus theirs, {args.dataset}: one neighbour table "
+                      f"(nodes per layer {out['batch']['num_layer_nodes']}, ks {out['batch']['ks']}), "
+                      f"{wargs['heads']} heads, dropout 0"))
+    print(f"grad norm: ours {out['grad_norm']['ours']:.6g}, theirs {out['grad_norm']['theirs']:.6g}; "
+          f"parameters: ours {out['params']['ours']}, theirs {out['params']['theirs']}")
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # the weight map: their state_dict -> ours
 # --------------------------------------------------------------------------------------------
@@ -327,9 +583,11 @@ def diff(a: torch.Tensor, b: torch.Tensor) -> dict:
     a, b = a.double().reshape(-1), b.double().reshape(-1)
     if a.numel() != b.numel():
         return {"max_abs": None, "max_rel": None, "note": f"shapes {a.numel()} vs {b.numel()}"}
-    d = (a - b).abs()
+    d = (a - b).abs().detach()
+    a, b = a.detach(), b.detach()
     i = int(d.argmax()) if d.numel() else 0
     scale = b.abs().max().item() if b.numel() else 0.0
+    d = d.detach()
     return {"max_abs": float(d.max()) if d.numel() else 0.0,
             "max_rel": float(d.max() / scale) if scale > 0 else (0.0 if float(d.max()) == 0 else float("inf")),
             "at": i, "ours": float(a[i]) if a.numel() else None, "theirs": float(b[i]) if b.numel() else None,
@@ -346,7 +604,7 @@ def ours_pass(model, sd, inp, graph, fused: bool, temp_cfg: dict, task: str):
 
     def grab(key, first=False):
         def hook(_m, _i, out):
-            acts[key] = (out[0] if first else out).detach().clone()
+            acts[key] = (out[0] if first and isinstance(out, tuple) else out).detach().clone()
         return hook
     hs += [model.encoder.input.register_forward_hook(grab("encoder.input")),
            model.encoder.register_forward_hook(grab("encoder.pre")), model.head.register_forward_hook(grab("logits"))]
@@ -427,11 +685,8 @@ def compare(args) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import RESULTS, machine, save_json, table
     from spexphormer.data import graph_info, load_graph
-    from spexphormer.nn import AttentionScoreEstimator
-    from spexphormer.pipeline.stage1 import augment_graph, estimator_args
+    from spexphormer.pipeline.stage1 import augment_graph
     from spexphormer.presets import preset
-    from spexphormer.train import output_dim
-    from spexphormer.train.schedule import cosine_with_warmup
 
     torch.set_num_threads(1)
     work = Path(args.work)
@@ -440,6 +695,27 @@ def compare(args) -> dict:
     cfg = preset(args.dataset, "spexphormer").override(list(args.set))
     info = graph_info(data)
     graph = augment_graph(data, cfg)
+    result = {"benchmark": "reference_diff", "dataset": args.dataset, "seed": args.seed, "overrides": list(args.set),
+              "reference": {"repo": "hamed1375/Sp_Exphormer", "commit": "1436adf",
+                            "config": CONFIGS[args.dataset][0], "wide_config": WIDE_CONFIGS[args.dataset]},
+              "step": {"lr": LR, "weight_decay": WD, "clip": CLIP}}
+    if args.model != "wide":
+        result.update(compare_estimator(args, data, graph, info, cfg, work, table))
+    if args.model != "estimator":
+        result["wide"] = compare_wide(args, data, graph, info, cfg, table)
+    result["machine"] = machine()
+    path = Path(args.out) if args.out else RESULTS / "reference_diff.json"
+    save_json(result, path)
+    print(f"wrote {path}")
+    return result
+
+
+def compare_estimator(args, data, graph, info, cfg, work, table) -> dict:
+    from spexphormer.nn import AttentionScoreEstimator
+    from spexphormer.pipeline.stage1 import estimator_args
+    from spexphormer.train import output_dim
+    from spexphormer.train.schedule import cosine_with_warmup
+
     inp = {"x": data.x.float(), "y": data.y, "edge_index": graph.edge_index.long(),
            "edge_type": graph.edge_type.long(), "out_dim": output_dim(info.task, info.num_classes),
            **{f"{s}_mask": getattr(data, f"{s}_mask") for s in ("train", "val", "test")}}
@@ -559,17 +835,10 @@ def compare(args) -> dict:
                     f"training curves from the same initial weights ({args.epochs} epochs, ROC-AUC %)"))
         print("best-val epoch: ours", out["curve"]["ours_summary"], "\n                theirs",
               out["curve"]["theirs_summary"])
-    result = {"benchmark": "reference_diff", "dataset": args.dataset, "seed": args.seed, "overrides": list(args.set),
-              "type_layout": _type_layout(sd),
-              "reference": {"repo": "hamed1375/Sp_Exphormer", "commit": "1436adf", "config": CONFIGS[args.dataset][0]},
-              "nodes": data.num_nodes, "edges": int(inp["edge_index"].size(1)), "notes": notes,
-              "step": {"lr": LR, "weight_decay": WD, "clip": CLIP}, "reference_cfg": ref["cfg"],
-              "params": {"ours": sum(p.numel() for p in model.parameters()), "theirs": ref["params"]},
-              **out, "machine": machine(), "reference_seconds": round(time.time() - t0, 1)}
-    path = Path(args.out) if args.out else RESULTS / "reference_diff.json"
-    save_json(result, path)
-    print(f"wrote {path}")
-    return result
+    return {"type_layout": _type_layout(sd), "nodes": data.num_nodes, "edges": int(inp["edge_index"].size(1)),
+            "notes": notes, "reference_cfg": ref["cfg"],
+            "params": {"ours": sum(p.numel() for p in model.parameters()), "theirs": ref["params"]},
+            **out, "reference_seconds": round(time.time() - t0, 1)}
 
 
 def _g(d, k):
@@ -590,9 +859,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="JSON path (default results/reference_diff.json)")
     p.add_argument("--epochs", type=int, default=0,
                    help="also train both from the same weights for this many epochs and compare the curves")
+    p.add_argument("--wide-heads", type=int, default=0,
+                   help="heads of both wide models (default: the preset's, 4); 1 takes their head/neighbour "
+                        "reshape out of the comparison")
     p.add_argument("--set", action="append", default=[],
                    help="override of our config, repeatable (e.g. stage1.type_terms=table)")
-    p.add_argument("--side", default="compare", choices=("compare", "reference"), help=argparse.SUPPRESS)
+    p.add_argument("--model", default="both", choices=("estimator", "wide", "both"),
+                   help="which stage's network to compare (default both)")
+    p.add_argument("--side", default="compare", choices=("compare", "reference", "reference-wide"),
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.dataset not in CONFIGS:
         print(f"error: unknown dataset {args.dataset!r} (choose from {', '.join(CONFIGS)})", file=sys.stderr)
@@ -602,6 +877,9 @@ def main(argv=None) -> int:
         return 2
     if args.side == "reference":
         reference_side(args)
+        return 0
+    if args.side == "reference-wide":
+        reference_wide_side(args)
         return 0
     if not args.python or not os.access(args.python, os.X_OK):
         print(f"error: --python {args.python}: not an executable", file=sys.stderr)
