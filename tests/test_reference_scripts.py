@@ -1,0 +1,59 @@
+"""The scripts that run the authors' code (benchmarks/reference.py, reference_diff.py): bad input ends
+with one ``error:`` line and exit 2, and a GraphGym run folder is read as their loop reads it (the
+first epoch with the highest validation metric). The authors' code itself is not needed here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import reference  # noqa: E402
+
+
+def _run(script, *args):
+    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("script,args", [
+    ("reference.py", ["--ref-dir", "/nonexistent", "--python", sys.executable, "--dataset", "minesweeper"]),
+    ("reference.py", ["--ref-dir", "/nonexistent", "--python", sys.executable, "--dataset", "cora"]),
+    ("reference_diff.py", ["--ref-dir", "/nonexistent", "--python", sys.executable]),
+    ("reference_diff.py", ["--ref-dir", "/nonexistent", "--python", sys.executable, "--dataset", "cora"]),
+])
+def test_bad_input_is_one_error_line(script, args):
+    res = _run(script, *args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def test_runs_inside_the_repository_are_refused(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "main.py").write_text("")
+    res = _run("reference.py", "--ref-dir", str(ref), "--python", sys.executable, "--dataset", "minesweeper",
+               "--work", str(BENCH / "results" / "runs"), "--data-root", str(tmp_path))
+    assert res.returncode == 2 and "inside the repository" in res.stderr
+
+
+def test_best_epoch_is_the_first_highest_validation(tmp_path):
+    run = tmp_path / "results" / "minesweeper_ASE" / "3"
+    vals, tests = [0.70, 0.81, 0.79, 0.81], [0.71, 0.82, 0.90, 0.95]
+    for split, metric in (("val", vals), ("test", tests)):
+        (run / split).mkdir(parents=True)
+        (run / split / "stats.json").write_text(
+            "".join(json.dumps({"epoch": e, "auc": m, "loss": 0.5}) + "\n" for e, m in enumerate(metric)))
+    (run / "logging.log").write_text(
+        "> Epoch 3: took 1.0s (avg 1.0s) | Best so far: epoch 1\ttrain_loss: 0.4000 train_auc: 0.9000\t"
+        "val_loss: 0.5000 val_auc: 0.8100\ttest_loss: 0.5000 test_auc: 0.8200\n")
+    out = reference.parse_stage(tmp_path, "minesweeper_ASE", 3, "auc")
+    assert out["best_epoch"] == 1 and out["epochs"] == 4
+    assert out["val"] == pytest.approx(81.0) and out["test"] == pytest.approx(82.0)
+    assert out["log_best"] == {"epoch": 1, "val": 81.0, "test": 82.0} and "log_mismatch" not in out
