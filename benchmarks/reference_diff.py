@@ -12,7 +12,15 @@ and our ``AttentionScoreEstimator`` holding the same weights:
 * every parameter's gradient, the clipped gradient norm, and every parameter after one AdamW step
   (lr 0.01, weight decay 1e-3, clip 1.0, as both trainers do);
 * the learning-rate sequences of both schedules (their ``cosine_with_warmup`` against
-  ``spexphormer.train.schedule.cosine_with_warmup``).
+  ``spexphormer.train.schedule.cosine_with_warmup``);
+* with ``--epochs N``: both estimators trained N epochs from the same weights (their loop's order
+  of operations against our ``fit``), the curves and best epochs side by side;
+* the wide model (``--model wide|both``): their ``SpExphormer_Network`` from the stage-2 config
+  against our ``Spexphormer`` on one identical neighbour table (their batch format and ours built
+  from the same sampled slots), dropout 0: forward per block, logits in training and evaluation
+  mode, loss, gradients, one step; and ours with their reshape of the gated keys ``(n, k, H, d)``
+  into ``(n*H, k, d)`` re-derived (``reshaped_attention``), to show whether that pairing of logits,
+  heads and neighbours is the whole difference (``--wide-heads 1`` takes it out of the comparison).
 
     python benchmarks/reference_diff.py --ref-dir /work/ref/Sp_Exphormer --python /work/ref/venv/bin/python
 
@@ -21,8 +29,8 @@ from ``--ref-dir``; their code never enters this repository), in a scratch folde
 the two sides exchange weights, inputs and results as ``.pt`` files there. Their weights (their
 initialisation, seeded) are copied into ours through the explicit name map in ``weight_map``.
 Ours runs twice: on the edge list (autograd through the sparse kernels) and through the fused CPU
-CSR kernels that training uses. Prints a table and writes ``results/reference_diff.json``. One
-thread each.
+CSR kernels that training uses. Prints a table and writes ``results/reference_diff.json``
+(``--out`` elsewhere). One thread each.
 """
 
 from __future__ import annotations
