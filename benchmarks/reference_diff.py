@@ -879,7 +879,7 @@ def compare_estimator(args, data, graph, info, cfg, work, table) -> dict:
                       "loss ours": f"{a['loss']:.5f}", "loss theirs": f"{b['loss']:.5f}",
                       "val ours": f"{100 * a['val']:.2f}", "val theirs": f"{100 * b['val']:.2f}",
                       "test ours": f"{100 * a['test']:.2f}", "test theirs": f"{100 * b['test']:.2f}"}
-                     for a, b in list(zip(oc, rc))[::step] + [(oc[-1], rc[-1])]],
+                     for a, b in [pair for e, pair in enumerate(zip(oc, rc)) if e % step == 0 or e == len(oc) - 1]],
                     f"training curves from the same initial weights ({args.epochs} epochs, ROC-AUC %)"))
         print("best-val epoch: ours", out["curve"]["ours_summary"], "\n                theirs",
               out["curve"]["theirs_summary"])
