@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import platform
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean, stdev
 
 import torch
 from torch_geometric.data import Data
@@ -41,8 +41,9 @@ from spexphormer.utils.table import format_table, human_bytes
 
 
 def summarize(values: list[float]) -> dict:
+    """Mean and sample standard deviation (n - 1) of the finite values, and the values themselves."""
     clean = [v for v in values if not math.isnan(v)]
-    return {"mean": mean(clean) if clean else math.nan, "std": pstdev(clean) if len(clean) > 1 else 0.0,
+    return {"mean": mean(clean) if clean else math.nan, "std": stdev(clean) if len(clean) > 1 else 0.0,
             "per_seed": values}
 
 
