@@ -13,6 +13,7 @@ import platform
 import subprocess
 import sys
 import time
+from statistics import stdev
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def int_list(text: str) -> list[int]:
         return [int(t) for t in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
+def sample_std(values) -> float:
+    """The sample standard deviation (n - 1 in the denominator), 0 for fewer than two values: what
+    every ± in our tables reports."""
+    values = list(values)
+    return stdev(values) if len(values) > 1 else 0.0
 
 
 def child_env(threads: int = 1) -> dict:

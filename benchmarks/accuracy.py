@@ -52,7 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (save_figure, DEFAULT_DATA_ROOT, RESULTS, Job, fmt_bytes, load_json, machine, python,  # noqa: E402
-                     run_jobs, save_json, table)
+                     run_jobs, sample_std, save_json, table)
 
 DATASETS = ["cora", "actor", "actor-reference", "minesweeper", "tolokers"]
 VARIANTS = ["spexphormer", "ase", "exphormer", "uniform", "topk", "noanneal", "scaled", "export_best",
@@ -277,12 +277,12 @@ def user_graph_jobs(p: dict, args, d: Path, layout: dict) -> list[Job]:
 
 def merge_shards(shards: list, target: Path) -> None:
     """One results.json from per-seed runs (seeds in order; peaks are maxima, seconds sums)."""
-    from statistics import mean, pstdev
+    from statistics import mean
     parts = [load_json(sh / "results.json") for sh in shards]
     r = copy.deepcopy(parts[0])
     for key in ("test", "val"):
         vals = [v for p_ in parts for v in p_[key]["per_seed"]]
-        r[key] = {"mean": mean(vals), "std": pstdev(vals) if len(vals) > 1 else 0.0, "per_seed": vals}
+        r[key] = {"mean": mean(vals), "std": sample_std(vals), "per_seed": vals}
     r["seeds"] = [s_ for p_ in parts for s_ in p_["seeds"]]
     st = [p_["stages"]["stage2"] for p_ in parts]
     r["stages"]["stage2"] = {"seconds": sum(x["seconds"] for x in st),

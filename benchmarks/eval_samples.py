@@ -19,10 +19,10 @@ import glob
 import sys
 import time
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, RESULTS, int_list, machine, save_json, table  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, RESULTS, int_list, machine, save_json, table, sample_std  # noqa: E402
 
 
 def evaluate_checkpoints(args) -> dict:
@@ -57,7 +57,7 @@ def evaluate_checkpoints(args) -> dict:
         print(f"{Path(path).parent.name}: " + " | ".join(f"S={s} val {run[s]['val']:.2f} test {run[s]['test']:.2f}"
                                                         for s in samples), flush=True)
         runs.append(run)
-    summary = {s: {n: {"mean": mean(r[s][n] for r in runs), "std": pstdev([r[s][n] for r in runs])}
+    summary = {s: {n: {"mean": mean(r[s][n] for r in runs), "std": sample_std([r[s][n] for r in runs])}
                    for n in ("val", "test")} | {"seconds": mean(r[s]["seconds"] for r in runs)} for s in samples}
     return {"benchmark": "eval_samples", "dataset": args.dataset, "metric": info.metric, "split": info.split,
             "checkpoints": len(runs), "samples": samples, "runs": [{k if isinstance(k, str) else f"S={k}": v
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     save_json(result, out)
     reported = [r["reported"] for r in result["runs"]]
     rows = [{"samples": "as the run reported", "val": f"{mean(r['val'] for r in reported):.2f}",
-             "test": f"{mean(r['test'] for r in reported):.2f} ± {pstdev([r['test'] for r in reported]):.2f}",
+             "test": f"{mean(r['test'] for r in reported):.2f} ± {sample_std([r['test'] for r in reported]):.2f}",
              "s/evaluation": ""}]
     for key, v in result["summary"].items():
         rows.append({"samples": key[2:], "val": f"{v['val']['mean']:.2f}",

@@ -21,10 +21,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, RESULTS, machine, save_json, table  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, RESULTS, machine, save_json, table, sample_std  # noqa: E402
 
 #: Candidates per dataset: name -> overrides of the dataset's local-attention preset.
 COMMON = {
@@ -170,7 +170,7 @@ def run_search(args) -> dict:
             vals.append(100 * res.fit.val), tests.append(100 * res.fit.test)
             secs.append((time.perf_counter() - tic) / cfg.stage2.epochs)
         rows.append({"config": name, "overrides": grid[name], "val_mean": mean(vals),
-                     "val_std": pstdev(vals) if len(vals) > 1 else 0.0, "val_per_seed": vals,
+                     "val_std": sample_std(vals), "val_per_seed": vals,
                      "test_mean": mean(tests), "test_per_seed": tests, "seconds_per_epoch": mean(secs),
                      "epochs": cfg.stage2.epochs})
         print(f"{args.dataset} {name}: val {mean(vals):.2f} test {mean(tests):.2f} ({mean(secs):.2f} s/epoch)",

@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_ROOT, RESULTS, int_list, machine, save_json, table  # noqa: E402
+from _common import DEFAULT_DATA_ROOT, RESULTS, int_list, machine, save_json, table, sample_std  # noqa: E402
 
 
 def run_splits(args) -> dict:
@@ -51,7 +51,7 @@ def run_splits(args) -> dict:
             "protocol": f"one run per official split ({len(rows)} splits; seed i on split i; each split its own "
                         "stage 1); mean and population std over splits",
             "overrides": list(args.set), "rows": rows,
-            "test": {"mean": mean(tests), "std": pstdev(tests)}, "val": {"mean": mean(vals), "std": pstdev(vals)},
+            "test": {"mean": mean(tests), "std": sample_std(tests)}, "val": {"mean": mean(vals), "std": sample_std(vals)},
             "machine": machine(), "threads": 1}
 
 

@@ -117,3 +117,22 @@ def test_export_temperature_modes():
     # best epoch during annealing: both export at the best epoch's temperature
     assert export_temperature(8, 11, best) == export_temperature(8, 11, ref) == 0.5 ** 2
     assert export_temperature(3, 40, ref) == 0.05  # never below temp_min
+
+
+def test_every_change_of_content_makes_new_scores(tmp_path):
+    """The scores a run reuses are keyed on what they were computed from: features, labels and
+    edges, not only their shapes. A run into the same folder after a label flip or a rescaling of
+    the features trains a new estimator; the unchanged graph reuses its own."""
+    data = make_toy_graph()
+    cfg = preset("minesweeper").override(["stage1.epochs=2", "stage2.epochs=1", "stage2.batch_size=512",
+                                          "run.seeds=1", "stage2.ks=2,2,2,2", "graph.exp_deg=1"])
+    out = tmp_path / "run"
+    flipped = data.clone()
+    flipped.y = 1 - flipped.y
+    rescaled = data.clone()
+    rescaled.x = rescaled.x * 3.0
+    for graph in (data, flipped, rescaled):
+        assert run(graph, cfg, out, progress=False)["stages"]["stage1"]["reused"] is None
+    assert len(list(out.glob("scores-*.pt"))) == len(list(out.glob("estimator-*.pt"))) == 3
+    assert run(rescaled, cfg, out, progress=False)["stages"]["stage1"]["reused"]
+    assert run(data.clone(), cfg, out, progress=False)["stages"]["stage1"]["reused"]

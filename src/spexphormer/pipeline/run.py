@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import platform
 from pathlib import Path
-from statistics import mean, pstdev
+from statistics import mean, stdev
 
 import torch
 from torch_geometric.data import Data
@@ -29,7 +29,7 @@ from spexphormer.distributed import world
 from spexphormer.graph import graph_fingerprint
 from spexphormer.pipeline.exphormer import train_exphormer
 from spexphormer.pipeline.grown import feature_signature, read_estimator, save_estimator
-from spexphormer.pipeline.resume import run_key, train_seeds, training_state
+from spexphormer.pipeline.resume import data_digest, run_key, train_seeds, training_state
 from spexphormer.pipeline.stage1 import estimate, estimator_args, split_of
 from spexphormer.pipeline.stage1_sharded import estimate_sharded
 from spexphormer.pipeline.stage2 import model_inputs, train_wide
@@ -41,8 +41,9 @@ from spexphormer.utils.table import format_table, human_bytes
 
 
 def summarize(values: list[float]) -> dict:
+    """Mean and sample standard deviation (n - 1) of the finite values, and the values themselves."""
     clean = [v for v in values if not math.isnan(v)]
-    return {"mean": mean(clean) if clean else math.nan, "std": pstdev(clean) if len(clean) > 1 else 0.0,
+    return {"mean": mean(clean) if clean else math.nan, "std": stdev(clean) if len(clean) > 1 else 0.0,
             "per_seed": values}
 
 
@@ -74,10 +75,12 @@ def _main_only(path: Path) -> Path | None:
     return path if world().is_main else None
 
 
-def scores_file(out: Path, cfg: Config, split: dict) -> Path:
-    """Where ``run`` keeps the scores of this graph's stage-1 config and split: the name holds both
-    keys, so an estimator trained on one split's labels is never reused for another split."""
-    return out / f"scores-{cfg.stage1_key()}-{split['fingerprint'][:8]}.pt"
+def scores_file(out: Path, cfg: Config, split: dict, digest: str) -> Path:
+    """Where ``run`` keeps the scores of this graph's stage-1 config, split and contents: the name
+    holds the three keys, so an estimator trained on one split's labels is never reused for another
+    split, nor for a graph whose features, labels or edges changed (``digest`` is the
+    :func:`~spexphormer.pipeline.resume.data_digest` of the data, streamed over its tensors)."""
+    return out / f"scores-{cfg.stage1_key()}-{split['fingerprint'][:8]}-{digest[:8]}.pt"
 
 
 @locks_out_folder
@@ -89,12 +92,12 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
     Returns (scores, stage-1 summary dict).
     """
     check_split(data)
-    split = split_of(data)
-    path = Path(scores_path) if scores_path else scores_file(out, cfg, split)
+    split, digest = split_of(data), data_digest(data)
+    path = Path(scores_path) if scores_path else scores_file(out, cfg, split, digest)
     if scores_path or path.exists():
         scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features), split)
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
-    state = training_state(out / "stage1.state.pt", cfg, run_key(data, cfg, "stage1"), resume)
+    state = training_state(out / "stage1.state.pt", cfg, run_key(data, cfg, "stage1", digest=digest), resume)
     with StageMeter(device) as meter:
         if world().active:  # under torchrun the ranks share the nodes (no snapshots there)
             result = estimate_sharded(data, cfg, out=_main_only(path), device=device,
