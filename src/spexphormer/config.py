@@ -28,7 +28,7 @@ from spexphormer.sampling.samplers import METHODS as SAMPLERS
 from spexphormer.nn.local_attention import BRANCHES, LOCAL_KINDS
 from spexphormer.nn.wide import WIDE_MODELS
 EXPORT_TEMPERATURES = ("best", "reference")
-#: The wide models of stage 2: the paper's, and the local-plus-attention model (README "Models").
+#: The wide models of stage 2: the paper's, and the local-plus-attention model (docs/local-attention.md).
 MODELS = tuple(WIDE_MODELS)
 
 
@@ -84,7 +84,7 @@ class Stage2Config:
     num_layers: int = 4
     pre_layers: int = 1  # Linear+BN+ReLU+L2-normalise blocks after the input map
     scale_logits: bool = False  # multiply the attention logits by 1/sqrt(d_head); the method does not
-    ks: tuple[int, ...] = (12, 5, 5, 5)  # sampled in-edges per node, one per layer
+    ks: tuple[int, ...] = (12, 5, 5, 5)  # sampled in-edges per node, one per layer (derived from graph_ks, expander_ks when given)
     sampler: str = "reservoir"
     keep_graph_edges: bool = False  # graph edges take the first slots; the scores fill the rest
     resample_every: int = 1  # epochs between re-sampling the sparse graphs
@@ -111,8 +111,14 @@ class Stage2Config:
     jk: bool = False  # jumping knowledge: the head reads every layer's core rows
     input_dropout: float = 0.0  # dropout on the input features
 
+    def __post_init__(self) -> None:
+        # With per-type budgets, ks is not a setting of its own: it shows the table widths.
+        if self.graph_ks and len(self.graph_ks) == len(self.expander_ks):
+            self.ks = self.slots()
+
     def slots(self) -> tuple[int, ...]:
-        """Width of each layer's sampled neighbour table."""
+        """Width of each layer's sampled neighbour table: ``1 + graph_ks + expander_ks`` per layer
+        with per-type budgets (a self-loop, then the two blocks), else ``ks``."""
         if self.graph_ks:
             return tuple(1 + g + x for g, x in zip(self.graph_ks, self.expander_ks))
         return tuple(self.ks)

@@ -93,17 +93,16 @@ LARGE_GRAPH_PRESET = "amazon2m"
 # ---------------------------------------------------------------------------------------------
 # Presets of the local-attention model (ours, not the paper's): the dataset's graph and stage-1
 # settings (so one scores file serves both models), and a stage 2 tuned on validation
-# (benchmarks/search_local.py; the README gives the search and its budget).
+# (benchmarks/search_local.py; docs/local-attention.md gives the search and its budget).
 # ---------------------------------------------------------------------------------------------
 
 def _local(dataset: str, **stage2) -> Config:
     base = PRESETS[dataset]
-    slots = tuple(1 + g + x for g, x in zip(stage2["graph_ks"], stage2["expander_ks"]))  # ks shows the widths
-    return validate(replace(base, stage2=replace(base.stage2, model="local-attention", ks=slots, **stage2)))
+    return validate(replace(base, stage2=replace(base.stage2, model="local-attention", **stage2)))
 
 
 LOCAL_PRESETS: dict[str, Config] = {
-    # Searched on validation (benchmarks/results/search_local_<dataset>.json; README "Models").
+    # Searched on validation (benchmarks/results/search_local_<dataset>.json; docs/local-attention.md).
     # Depth decides Minesweeper (labels count mines over grid neighbours, clues propagate hop by
     # hop): 20 local-only layers won the validation search over 4-15 layers and over attention
     # plus local at 12 layers; every grid neighbour fits in graph_ks (degree <= 8). Recomputation
@@ -127,7 +126,7 @@ LOCAL_PRESETS: dict[str, Config] = {
                    lr=0.01, epochs=100, local="sage", input_dropout=0.5),
 }
 LOCAL_PRESETS["actor-reference"] = _local("actor-reference", **{
-    f.name: getattr(LOCAL_PRESETS["actor"].stage2, f.name) for f in fields(Stage2Config) if f.name not in ("model", "ks")})
+    f.name: getattr(LOCAL_PRESETS["actor"].stage2, f.name) for f in fields(Stage2Config) if f.name != "model"})
 # Graphs of your own with --model local-attention (graph and stage 1 as the paper's default).
 LOCAL_DEFAULT_PRESET = "cora"
 

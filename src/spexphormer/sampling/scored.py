@@ -15,7 +15,7 @@ from torch import Tensor
 
 from spexphormer.graph import GRAPH_EDGE
 from spexphormer.sampling.batches import batch_builder
-from spexphormer.sampling.layers import SampledLayers, sample_layers
+from spexphormer.sampling.sampled_layers import SampledLayers, sample_layers
 from spexphormer.sampling.samplers import check_method
 from spexphormer.sampling.typed import sample_typed_layers
 from spexphormer.scores import Scores
