@@ -51,7 +51,7 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	touch $@
 
 docs: $(VENV)/.docs-installed
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # A wheel and an sdist in dist/, checked by twine (tests/test_packaging.py installs the wheel).
 dist: $(VENV)/.installed
