@@ -3,6 +3,7 @@
 * ``configuration.md`` is regenerated from the typed config on every build (docs/gen_config_reference.py).
 * ``CHANGELOG.md`` (at the repository root) becomes the page ``changelog.md``.
 * ``benchmarks/results/`` (the JSON, PNG and text files the pages cite) is copied into the site.
+* The docstrings' Sphinx roles (PyG's style: ``:class:`~a.B```, ``:math:`x```) show as code.
 
 The pages link those files as ``../benchmarks/results/...`` and ``../CHANGELOG.md`` so that the
 links also work on a repository browser; here they are rewritten to the copies in the site.
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = "benchmarks/results"
 SKIP = {".tmp", ".log"}
 SKIP_NAMES = {"REPORT_quick.md"}  # smoke numbers, not results
+ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc|math):<code>(~?)([^<]*)</code>")
 LINK = re.compile(r"\]\(\.\./(benchmarks/results/[^)\s]*|CHANGELOG\.md)([)#\s])")
 
 
@@ -46,3 +48,7 @@ def on_page_markdown(markdown, page, config, files):
         return _config_reference()
     return LINK.sub(lambda m: f"]({'changelog.md' if m.group(1) == 'CHANGELOG.md' else m.group(1)}{m.group(2)}",
                     markdown)
+
+
+def on_page_content(html, page, config, files):
+    return ROLE.sub(lambda m: f"<code>{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}</code>", html)
