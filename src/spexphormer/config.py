@@ -163,11 +163,6 @@ class Stage2Config:
     input_dropout: float = 0.0
     """``local-attention`` only: dropout on the input features."""
 
-    def __post_init__(self) -> None:
-        # With per-type budgets, ks is not a setting of its own: it shows the table widths.
-        if self.graph_ks and len(self.graph_ks) == len(self.expander_ks):
-            self.ks = self.slots()
-
     def slots(self) -> tuple[int, ...]:
         """Width of each layer's sampled neighbour table: ``1 + graph_ks + expander_ks`` per layer
         with per-type budgets (a self-loop, then the two blocks), else ``ks``."""
@@ -359,6 +354,8 @@ def validate(cfg: Config) -> Config:
     if s2.keep_graph_edges and s2.sampler == "uniform":
         raise ConfigError("stage2.keep_graph_edges needs a score-based sampler (reservoir or topk), not uniform")
     _validate_model(s2)
+    if s2.graph_ks:  # with per-type budgets, ks is not a setting of its own: it shows the table widths
+        s2.ks = s2.slots()
     if len(s2.ks) != s2.num_layers and not s2.graph_ks:
         raise ConfigError(f"stage2.ks has {len(s2.ks)} entries but stage2.num_layers is {s2.num_layers}")
     if min(s2.ks) < 1:
