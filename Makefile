@@ -17,7 +17,7 @@ RUN_ARGS ?=
 # transparent huge pages make the same runs 2x faster on the machines we measured.
 export THP_MEM_ALLOC_ENABLE = 1
 
-.PHONY: run test test-fast bench bench-quick setup clean
+.PHONY: run test test-fast bench bench-quick setup docs dist clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,21 @@ bench: $(VENV)/.installed
 bench-quick: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py --quick $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
+# The documentation site (docs/ + the API reference from the docstrings) into site/; warnings and
+# broken links fail the build.
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# A wheel and an sdist in dist/, checked by twine (tests/test_packaging.py installs the wheel).
+dist: $(VENV)/.installed
+	$(PY) -m pip install -q build twine
+	rm -rf dist
+	$(PY) -m build --sdist --wheel --outdir dist .
+	$(PY) -m twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site dist build

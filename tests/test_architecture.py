@@ -1,8 +1,8 @@
 """The package's shape: imports only point down the layers, and no module imports itself back.
 
-Layers, bottom to top (README, "Where things are"): a package may import only packages of a lower
-rank. Every import counts, also those inside functions: a function-local import that closes a
-circle is still a circle.
+Layers, bottom to top (docs/architecture.md, "Where things are"): a package may import only
+packages of a lower rank. Every import counts, also those inside functions: a function-local
+import that closes a circle is still a circle.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ def test_run_train_estimate_predict_round_trip(graph_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", "--data", str(graph_file), "--seeds", "1", "--out", str(out), *FAST]) == 0
     printed = capsys.readouterr().out
-    assert "spexphormer (1 seeds)" in printed and "results:" in printed
+    assert printed.startswith("model: local-attention (the default for a graph of your own")
+    assert "local-attention (1 seeds)" in printed and "results:" in printed
     results = json.loads((out / "results.json").read_text())
     scores = next(out.glob("scores-*.pt"))
     assert main(["train", "--data", str(graph_file), "--scores", str(scores), "--seeds", "1",

@@ -49,3 +49,13 @@ def test_bad_overrides_are_one_line_errors(assignment, message):
 
 def test_unknown_dataset_gets_the_default_preset():
     assert preset("my-graph") == preset(None) == preset("minesweeper")
+
+
+def test_ks_shows_the_per_type_widths_and_yields_to_a_switch_in_one_override():
+    local = preset(None, "local-attention")
+    assert local.stage2.ks == tuple(1 + g + x for g, x in zip(local.stage2.graph_ks, local.stage2.expander_ks))
+    assert local.override(["stage2.graph_ks=3,3"]).stage2.ks == (6, 6)  # derived, in one place
+    # a config file of the paper model applied on top of a local preset: the order of keys does not matter
+    paper = local.override(["stage2.model=spexphormer", "stage2.num_layers=3", "stage2.ks=2,2,2",
+                            "stage2.graph_ks=", "stage2.expander_ks="])
+    assert paper.stage2.ks == (2, 2, 2) and paper.stage2.graph_ks == ()

@@ -113,3 +113,18 @@ def test_whole_graph_inputs_reach_training_and_prediction(model, tmp_path):
     assert ckpt["model_args"]["in_dim"] == (6 + 1) * 3
     result = predict(out / "seed0" / "model.pt")
     assert result["logits"].shape[0] == 300 and torch.isfinite(result["logits"]).all()
+
+
+@pytest.mark.parametrize("args, model", [
+    (["--data", "GRAPH"], "local-attention"),                          # a graph of your own: the better model
+    (["--data", "GRAPH", "--model", "spexphormer"], "spexphormer"),   # the paper's, on request
+    (["--data", "GRAPH", "--preset", "actor"], "spexphormer"),        # another dataset's preset: its model
+    (["--dataset", "cora"], "spexphormer"),                           # named datasets reproduce the paper
+])
+def test_default_model_for_your_own_graph(args, model, graph_file, capsys):
+    argv = ["config", *[str(graph_file) if a == "GRAPH" else a for a in args], "--format", "json"]
+    assert main(argv) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["stage2"]["model"] == model
+    if model == "local-attention":
+        assert cfg == preset(None, "local-attention").to_dict()

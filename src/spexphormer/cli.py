@@ -62,8 +62,9 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 def _model_arg(p: argparse.ArgumentParser, exphormer: bool = False) -> None:
     full = ", or exphormer (the full-batch baseline)" if exphormer else ""
     p.add_argument("--model", default=None, metavar="NAME",
-                   help="the wide model and its presets: spexphormer (the paper's, default) or local-attention "
-                        f"(sparse attention plus a local GNN branch on the sampled graph edges){full}")
+                   help="the wide model and its presets: spexphormer (the paper's; the default for --dataset) or "
+                        "local-attention (sparse attention plus a local GNN branch on the sampled graph edges; "
+                        f"the default for --data){full}")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -167,8 +168,8 @@ def _config(args):
     if not name and args.dataset:
         from spexphormer.data.registry import get_spec
         name = get_spec(args.dataset).name  # an unknown name is an error; an alias gets its dataset's preset
-    model = getattr(args, "model", None)
-    cfg = preset(name, model if model and model != "exphormer" else "spexphormer")
+    model = _model(args)
+    cfg = preset(name, "spexphormer" if model == "exphormer" else model)
     if args.config:
         cfg = apply_config_file(cfg, args.config)
     cfg = cfg.override(args.overrides)
@@ -182,6 +183,36 @@ def _config(args):
     cfg = cfg.override(extra) if extra else cfg
     set_threads(cfg.run.threads or default_threads())  # under torchrun: the cores shared among the ranks
     return cfg
+
+
+def _model(args) -> str:
+    """--model, else the default for the graph: a graph of your own (--data, no --preset) gets the
+    local-attention model, a named dataset the paper's. Commands without --model (estimate,
+    analyze) keep the paper's presets."""
+    from spexphormer.presets import model_for
+    if not hasattr(args, "model"):
+        return "spexphormer"
+    return model_for(args.model, own_graph=bool(args.data) and not args.preset)
+
+
+def _say_model(args, cfg) -> None:
+    """One line on stdout: which wide model runs, with which preset, and why."""
+    from spexphormer.presets import describe_preset
+    if not _is_main():
+        return
+    model = cfg.stage2.model
+    if model != _model(args):
+        print(f"model: {model} (stage2.model of the configuration)", flush=True)
+        return
+    why = "" if args.model else (" (the default for a graph of your own; --model spexphormer for the paper's)"
+                                 if args.data and not args.preset else " (the default for a named dataset)")
+    name = args.preset or (args.dataset and _dataset_name(args.dataset))
+    print(f"model: {model}{why} · preset: {describe_preset(name, model)}", flush=True)
+
+
+def _dataset_name(dataset: str) -> str:
+    from spexphormer.data.registry import get_spec
+    return get_spec(dataset).name
 
 
 def _progress(args) -> bool:
@@ -261,6 +292,8 @@ def cmd_train(args) -> None:
     cfg = _config(args)
     data = _load_graph(args, cfg.run.split_index)
     device = resolve_device(cfg.run.device)
+    if args.model != "exphormer":
+        _say_model(args, cfg)
     if args.model == "exphormer":
         if _world_size() > 1:
             raise SpexphormerError("the full-batch Exphormer baseline runs in one process; leave out --nproc")
@@ -279,6 +312,7 @@ def cmd_run(args) -> None:
     cfg = _config(args)
     data = _load_graph(args, cfg.run.split_index)
     out = _out_dir(args, data)
+    _say_model(args, cfg)
     results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
                   progress=_progress(args), resume=args.resume)
     if _is_main():

@@ -30,7 +30,7 @@ from spexphormer.nn.type_terms import TYPE_TERM_FORMS
 from spexphormer.nn.wide import WIDE_MODELS
 from spexphormer.train.schedule import WARMUP_RULES
 EXPORT_TEMPERATURES = ("best", "reference")
-#: The wide models of stage 2: the paper's, and the local-plus-attention model (README "Models").
+#: The wide models of stage 2: the paper's, and the local-plus-attention model (docs/local-attention.md).
 MODELS = tuple(WIDE_MODELS)
 
 
@@ -38,11 +38,13 @@ MODELS = tuple(WIDE_MODELS)
 class GraphConfig:
     """The expander-augmented attention graph (docs/method.md §2)."""
 
-    exp_deg: int = 15  # random Hamiltonian cycles; expander in-degree is 2 * exp_deg
-    # Redraw the expander until its spectral gap meets the Ramanujan bound, at most this many
-    # draws (then the best one is kept); 1 = no check. Checked only up to 100k nodes.
+    exp_deg: int = 15
+    """Random Hamiltonian cycles of the expander; each node gets ``2 * exp_deg`` expander in-edges."""
     expander_candidates: int = 10
+    """Redraw the expander until its spectral gap meets the Ramanujan bound, at most this many
+    draws (then the best one is kept); 1 = no check. Checked only up to 100k nodes."""
     seed: int = 0
+    """Seed of the expander's random cycles."""
 
 
 @dataclass
@@ -50,28 +52,46 @@ class Stage1Config:
     """The Attention Score Estimator and its training (docs/method.md §3)."""
 
     hidden: int = 4
+    """Width of the estimator (the method's narrow network)."""
     num_layers: int = 4
+    """Attention layers; one score per augmented edge and layer is exported."""
     heads: int = 1
-    pre_layers: int = 1  # Linear+BN+ReLU+L2-normalise blocks after the input map
-    # Per-edge-type terms (nn/type_terms.py): "embedding" = the authors' (a type embedding through
-    # learned linear maps); "table" = learned tables starting at 1 and 0 (before version 0.2).
+    """Attention heads per layer."""
+    pre_layers: int = 1
+    """Linear→BN→ReLU→row-wise L2-normalisation blocks after the input map (the reference encoder)."""
     type_terms: str = "embedding"
+    """Parametrisation of the per-edge-type attention terms (``nn/type_terms.py``): ``embedding``,
+    the authors' (a type embedding shared by the layers, through each layer's learned linear maps),
+    or ``table`` (learned tables starting at 1 and 0; versions before 0.2)."""
     norm: str = "graph"
+    """Normalisation after each layer: ``batch``, ``graph``, ``layer`` or ``none``."""
     dropout: float = 0.0
+    """Dropout probability."""
     epochs: int = 100
+    """Full-batch training epochs."""
     lr: float = 0.01
+    """AdamW learning rate (the peak of the cosine schedule)."""
     weight_decay: float = 1e-3
+    """AdamW weight decay."""
     warmup_epochs: int = 5
-    warmup_rule: str = "reference"  # reference: lr x max(1e-6, epoch / warmup); shifted: (epoch + 1) / (warmup + 1)
+    """Epochs of linear learning-rate warm-up before the cosine decay."""
+    warmup_rule: str = "reference"
+    """How the learning rate rises during warm-up: ``reference`` (the authors' schedule),
+    ``max(1e-6, epoch / warmup)``; ``shifted``, ``(epoch + 1) / (warmup + 1)`` (versions before 0.2)."""
     clip: float = 1.0
-    temp_ratio: float = 0.99  # T = max(temp_min, temp_ratio ** (epoch - temp_wait)); 1.0 = off
+    """Gradient-norm clipping threshold."""
+    temp_ratio: float = 0.99
+    """Attention temperature ``T = max(temp_min, temp_ratio ** (epoch - temp_wait))``; 1.0 = no annealing."""
     temp_wait: int = 5
+    """Epochs at ``T = 1`` before the temperature starts to fall."""
     temp_min: float = 0.05
-    # Temperature of the score export: "best" = the schedule at the best-validation epoch;
-    # "reference" = the same once annealing has started, else the last temperature reached
-    # (the authors' code).
+    """The lowest temperature."""
     export_temperature: str = "reference"
+    """Temperature of the score export: ``best`` = the schedule at the best-validation epoch;
+    ``reference`` = the same once annealing has started, else the last temperature reached (the
+    authors' code)."""
     seed: int = 0
+    """Seed of the estimator's initialisation and dropout."""
 
 
 #: The most propagated copies of the features (``stage2.feature_hops``); each is N x (F + 1) floats.
@@ -84,43 +104,84 @@ MAX_EVAL_SAMPLES = 64
 class Stage2Config:
     """The wide network trained on sampled, regular-degree graphs (docs/method.md §4)."""
 
-    model: str = "spexphormer"  # or "local-attention" (attention + a local branch on the graph slots)
+    model: str = "spexphormer"
+    """The wide model: ``spexphormer`` (the paper's) or ``local-attention`` (attention plus a
+    local branch on the graph slots; docs/local-attention.md)."""
     hidden: int = 32
+    """Width of the wide network."""
     heads: int = 4
+    """Attention heads per layer."""
     num_layers: int = 4
-    pre_layers: int = 1  # Linear+BN+ReLU+L2-normalise blocks after the input map
-    scale_logits: bool = False  # multiply the attention logits by 1/sqrt(d_head); the method does not
-    type_terms: str = "embedding"  # per-edge-type terms, as stage1.type_terms
-    ks: tuple[int, ...] = (12, 5, 5, 5)  # sampled in-edges per node, one per layer
+    """Layers; one sampled graph per layer."""
+    pre_layers: int = 1
+    """Linear→BN→ReLU→row-wise L2-normalisation blocks after the input map (the reference encoder)."""
+    scale_logits: bool = False
+    """Multiply the attention logits by ``1/sqrt(d_head)``; the method and the authors' wide layer do not."""
+    type_terms: str = "embedding"
+    """Parametrisation of the per-edge-type attention terms (``nn/type_terms.py``): ``embedding``,
+    the authors' (a type embedding shared by the layers, through each layer's learned linear maps),
+    or ``table`` (learned tables starting at 1 and 0; versions before 0.2)."""
+    ks: tuple[int, ...] = (12, 5, 5, 5)
+    """Sampled in-edges per node, one entry per layer. With per-type budgets (``graph_ks``,
+    ``expander_ks``) it is derived: ``1 + graph_ks + expander_ks`` per layer, the table widths."""
     sampler: str = "reservoir"
-    keep_graph_edges: bool = False  # graph edges take the first slots; the scores fill the rest
-    resample_every: int = 1  # epochs between re-sampling the sparse graphs
+    """How the ``k`` edges are drawn from the scores: ``reservoir`` (weighted, without
+    replacement), ``uniform`` (ignores the scores) or ``topk`` (the largest scores)."""
+    keep_graph_edges: bool = False
+    """Graph edges take a node's first slots; the scores fill the rest."""
+    resample_every: int = 1
+    """Epochs between re-sampling the sparse graphs."""
     dropout: float = 0.2
+    """Dropout probability."""
     norm: str = "batch"
+    """Normalisation after each layer: ``batch``, ``graph``, ``layer`` or ``none``."""
     epochs: int = 80
+    """Training epochs; the checkpoint is the best-validation epoch's."""
     lr: float = 0.01
+    """AdamW learning rate (the peak of the cosine schedule)."""
     weight_decay: float = 1e-3
+    """AdamW weight decay."""
     warmup_epochs: int = 5
-    warmup_rule: str = "reference"  # as stage1.warmup_rule
+    """Epochs of linear learning-rate warm-up before the cosine decay."""
+    warmup_rule: str = "reference"
+    """How the learning rate rises during warm-up: ``reference`` (the authors' schedule),
+    ``max(1e-6, epoch / warmup)``; ``shifted``, ``(epoch + 1) / (warmup + 1)`` (versions before 0.2)."""
     clip: float = 1.0
+    """Gradient-norm clipping threshold."""
     batch_size: int = 100_000
-    eval_batch_size: int = 0  # 0 = same as batch_size
-    eval_samples: int = 1  # sampled graphs averaged when the best model is evaluated and by predict
-    recompute: bool = False  # sampled wide models: recompute each layer in backward (less memory, 1.3-1.6x time)
-    # Inputs computed once on the whole graph (graph/features.py): what sampling would lose.
-    degree_feature: bool = False  # append log(1 + in-degree)
-    feature_hops: int = 0  # append the features propagated 1..feature_hops hops (GCN-normalised)
-    # local-attention only. Per-type budgets per layer (a self-loop is always kept): when set,
-    # they replace ks; () = sample ks edges among all types by score, as the paper does.
+    """Core (training) nodes per step; the memory of a step depends on it and on ``ks``, not on the graph."""
+    eval_batch_size: int = 0
+    """Core nodes per evaluation batch; 0 = ``batch_size``."""
+    eval_samples: int = 1
+    """Sampled graphs whose predicted distributions are averaged when the best model is evaluated,
+    and by ``predict`` (at most 64)."""
+    recompute: bool = False
+    """Activation checkpointing of the sampled wide models: recompute each layer in the backward
+    pass (the same function, less memory, 1.3-1.6x the time per step)."""
+    degree_feature: bool = False
+    """Append ``log(1 + in-degree)``, computed once on the whole graph, to the input features."""
+    feature_hops: int = 0
+    """Append the features (with the degree column) propagated 1..``feature_hops`` hops over the
+    whole graph, GCN-normalised (at most 8; ``graph/features.py``)."""
     graph_ks: tuple[int, ...] = ()
+    """``local-attention`` only: graph-edge slots per node, one entry per layer (a node with fewer
+    graph neighbours keeps all of them). With ``expander_ks`` it replaces ``ks``; () = sample ``ks``
+    edges among all types by score, as the paper does."""
     expander_ks: tuple[int, ...] = ()
-    local: str = "sage"  # the local branch: sage | sum | gated
-    branches: str = "both"  # both | attention | local (ablations)
-    jk: bool = False  # jumping knowledge: the head reads every layer's core rows
-    input_dropout: float = 0.0  # dropout on the input features
+    """``local-attention`` only: expander-edge slots per node, one entry per layer."""
+    local: str = "sage"
+    """``local-attention`` only: the local branch, ``sage`` (mean), ``sum`` (GIN-like) or ``gated``
+    (GatedGCN's gated mean)."""
+    branches: str = "both"
+    """``local-attention`` only: ``both``, or ``attention`` / ``local`` alone (ablations)."""
+    jk: bool = False
+    """``local-attention`` only: jumping knowledge, the head reads every layer's core rows."""
+    input_dropout: float = 0.0
+    """``local-attention`` only: dropout on the input features."""
 
     def slots(self) -> tuple[int, ...]:
-        """Width of each layer's sampled neighbour table."""
+        """Width of each layer's sampled neighbour table: ``1 + graph_ks + expander_ks`` per layer
+        with per-type budgets (a self-loop, then the two blocks), else ``ks``."""
         if self.graph_ks:
             return tuple(1 + g + x for g, x in zip(self.graph_ks, self.expander_ks))
         return tuple(self.ks)
@@ -131,12 +192,20 @@ class RunConfig:
     """What to run: seeds, device, split."""
 
     seeds: int = 5
-    seed: int = 0  # first seed; seeds are seed, seed + 1, ...
+    """Stage-2 runs, one per seed; ``results.json`` reports their mean and spread."""
+    seed: int = 0
+    """The first seed; the seeds are ``seed, seed + 1, ...``."""
     split_index: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # CPU threads for PyTorch and the sampler; 0 = PyTorch's default
-    checkpoint_every: int = 1  # epochs between training snapshots (for --resume); 0 = none
-    checkpoint_seconds: float = 60.0  # ... and at least this many seconds (a snapshot costs a save)
+    """Which official split (mask) of the dataset trains, validates and tests both stages."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``."""
+    threads: int = 0
+    """CPU threads for PyTorch and the sampler; 0 = PyTorch's default (under ``--nproc``: the cores
+    divided among the processes)."""
+    checkpoint_every: int = 1
+    """Epochs between training snapshots (for ``--resume``); 0 = none."""
+    checkpoint_seconds: float = 60.0
+    """...and at least this many seconds between them (a snapshot costs a save)."""
 
 
 @dataclass
@@ -307,6 +376,8 @@ def validate(cfg: Config) -> Config:
     if s2.keep_graph_edges and s2.sampler == "uniform":
         raise ConfigError("stage2.keep_graph_edges needs a score-based sampler (reservoir or topk), not uniform")
     _validate_model(s2)
+    if s2.graph_ks:  # with per-type budgets, ks is not a setting of its own: it shows the table widths
+        s2.ks = s2.slots()
     if len(s2.ks) != s2.num_layers and not s2.graph_ks:
         raise ConfigError(f"stage2.ks has {len(s2.ks)} entries but stage2.num_layers is {s2.num_layers}")
     if min(s2.ks) < 1:

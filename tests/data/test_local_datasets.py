@@ -11,7 +11,7 @@ from spexphormer.data.pyg_sources import raw_graph
 from spexphormer.errors import DataError
 from spexphormer.data import graph_info
 
-# name -> (nodes, directed edges as PyG loads, features, classes): the README table.
+# name -> (nodes, directed edges as PyG loads, features, classes): the table of ../shared/datasets/README.md.
 README = {
     "cora": (2708, 10556, 1433, 7),
     "actor": (7600, 30019, 932, 5),

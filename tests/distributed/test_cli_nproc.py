@@ -30,7 +30,8 @@ def _cli(*args, timeout=300):
 @pytest.mark.slow
 def test_two_processes_agree_with_one_within_seed_noise(graph_file, tmp_path):
     # the best model evaluated on 2 sampled graphs: each rank predicts its share of every sample
-    common = ["run", "--data", str(graph_file), "--seeds", "2", *FAST, "--set", "stage2.eval_samples=2"]
+    common = ["run", "--data", str(graph_file), "--model", "spexphormer", "--seeds", "2", *FAST,
+              "--set", "stage2.eval_samples=2"]
     assert main([*common, "--out", str(tmp_path / "one")]) == 0
     two = _cli(*common, "--out", str(tmp_path / "two"), "--nproc", "2")
     assert two.returncode == 0, two.stderr

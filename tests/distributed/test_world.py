@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from spexphormer.distributed import shard_range, world
-from spexphormer.distributed.norms import SyncedBatchNorm1d, SyncedGraphNorm, sync_norms
+from spexphormer.distributed.synced_norms import SyncedBatchNorm1d, SyncedGraphNorm, sync_norms
 from spexphormer.nn import Spexphormer
 from spexphormer.nn.norms import GraphNorm
 

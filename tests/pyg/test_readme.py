@@ -1,8 +1,9 @@
-"""The README's "PyG integration" section: every block marked `<!-- tested -->` runs, in order.
+"""The documentation's code runs: every block marked `<!-- tested -->` in the README, then in the
+documentation page on PyG integration (``docs/pyg.md``), in this order, in one empty folder.
 
 Python blocks run in one namespace. Shell blocks run line by line: ``spexphormer ...`` lines go
 to the CLI's ``main`` in this process (with their ``>`` / ``2>`` redirections to files, so that
-stderr is a file, as in the README), other commands (``cat``, ``ls``, ``head``) through the shell.
+stderr is a file, as in the page), other commands (``cat``, ``ls``, ``head``) through the shell.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ import pytest
 from spexphormer.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION = "## PyG integration"
+PAGES = ("README.md", "docs/pyg.md")
 BLOCK = re.compile(r"<!-- tested -->\n```(python|bash)\n(.*?)```", re.S)
 
 
-def _tested_blocks() -> list[tuple[str, str]]:
-    text = (ROOT / "README.md").read_text()
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return BLOCK.findall(text[start:end if end > 0 else None])
+def _tested_blocks(page: str | None = None) -> list[tuple[str, str, str]]:
+    """(page, kind, code) of every tested block, page by page."""
+    return [(name, kind, code) for name in ((page,) if page else PAGES)
+            for kind, code in BLOCK.findall((ROOT / name).read_text())]
 
 
 def _run_shell_line(line: str) -> None:
@@ -52,8 +52,9 @@ def _run_shell_line(line: str) -> None:
         assert main(argv) == 0, line
 
 
-def test_the_section_has_python_and_shell_blocks():
-    kinds = [kind for kind, _ in _tested_blocks()]
+def test_the_pages_have_tested_blocks():
+    assert [kind for _, kind, _ in _tested_blocks("README.md")] == ["python"]  # From Python
+    kinds = [kind for _, kind, _ in _tested_blocks("docs/pyg.md")]
     assert kinds.count("python") >= 3 and kinds.count("bash") >= 2
 
 
@@ -61,9 +62,9 @@ def test_the_section_has_python_and_shell_blocks():
 def test_readme_blocks_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    for kind, code in _tested_blocks():
+    for page, kind, code in _tested_blocks():
         if kind == "python":
-            exec(compile(code, "README.md", "exec"), namespace)
+            exec(compile(code, page, "exec"), namespace)
         else:
             for line in code.replace("\\\n", " ").splitlines():
                 _run_shell_line(line)

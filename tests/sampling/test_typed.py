@@ -7,7 +7,8 @@ import torch
 
 from spexphormer.graph import augment
 from spexphormer.sampling import iterate_batches
-from spexphormer.sampling.typed import PAD_EDGE, sample_typed_layers
+from spexphormer.graph import PAD_EDGE
+from spexphormer.sampling.typed import sample_typed_layers
 from tests.helpers import make_toy_graph
 
 

@@ -44,7 +44,6 @@ from spexphormer.errors import DataError
 
 PLATONOV = ("node_features", "node_labels", "edges")
 BENCH_ADJ = ("adj_data", "adj_indices", "adj_indptr", "adj_shape")
-BENCH_ATTR = ("attr_data", "attr_indices", "attr_indptr", "attr_shape")
 MASK_KEYS = {"platonov": ("train_masks", "val_masks", "test_masks"),
              "pyg": ("train_mask", "val_mask", "test_mask")}
 FRACTIONS = (0.6, 0.2, 0.2)
@@ -112,8 +111,9 @@ def finish_graph(path: Path, x, y, edge_index, masks, split_index, seed, symmetr
     else:
         if split_index != 0:
             raise DataError(
-                f"{path}: split_index {split_index} out of range: the file has no masks; "
-                "the random split is chosen with seed="
+                f"{path}: split_index {split_index} out of range: the file has no masks, so there is one "
+                f"split, a random {'/'.join(str(round(100 * f)) for f in FRACTIONS)} split with seed {seed} "
+                "(leave --split-index out)"
             )
         cand = labelled.numpy() if labelled.size(0) == n else None
         picked = list(random_split(n, FRACTIONS, seed, candidates=cand))

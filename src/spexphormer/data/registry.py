@@ -100,7 +100,7 @@ DATASETS = {
                  _CORA, [f"{Planetoid.url}/{f}" for f in _CORA], pyg.load_random_60_20_20),
     "actor": _pyg("actor", "accuracy", "multiclass", "geom-gcn splits 0..9", (7600, 30019, 932, 5),
                   "Actor", _ACTOR, _ACTOR_URLS, pyg.load_geom_gcn),
-    # The protocol of the authors' code, behind the paper-side Actor figure (see the README).
+    # The protocol of the authors' code, behind the paper-side Actor figure (docs/results.md, "Accuracy").
     "actor-reference": replace(
         _pyg("actor-reference", "accuracy", "multiclass",
              "class-balanced random 50/25/25, seeded; row-normalised features; directed edges",

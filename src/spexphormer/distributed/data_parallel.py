@@ -10,7 +10,7 @@ whole batch:
 .. math::
     \frac{1}{W} \sum_r \frac{B_r W}{B} \nabla L_r = \nabla \frac{1}{B} \sum_{i \in \text{batch}} \ell_i.
 
-Norms take their statistics over all ranks' rows (:mod:`spexphormer.distributed.norms`).
+Norms take their statistics over all ranks' rows (:mod:`spexphormer.distributed.synced_norms`).
 Evaluation predicts a contiguous share of the nodes per rank and gathers the logits, so every rank
 computes the same metrics and keeps the same best epoch.
 """
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 
-from spexphormer.distributed.norms import sync_norms
+from spexphormer.distributed.synced_norms import sync_norms
 from spexphormer.distributed.world import COMM, all_gather_rows, all_reduce_, shard_range, world
 from spexphormer.errors import ConfigError
 from spexphormer.sampling import Batch, SampledLayers, batch_builder, iterate_batches

@@ -5,6 +5,7 @@ from spexphormer.graph.augment import (  # noqa: F401
     EXPANDER_EDGE,
     GRAPH_EDGE,
     NUM_EDGE_TYPES,
+    PAD_EDGE,
     SELF_LOOP,
     AugmentedGraph,
     augment,
@@ -21,4 +22,4 @@ from spexphormer.graph.fingerprint import (  # noqa: F401
     split_fingerprint,
     split_identity,
 )
-from spexphormer.graph.transform import ExpanderAugment, augmented_graph_of  # noqa: F401
+from spexphormer.graph.transform import ExpanderAugment  # noqa: F401

@@ -24,6 +24,9 @@ from spexphormer.graph.compact import destinations, group_edges, index_dtype, na
 
 GRAPH_EDGE, EXPANDER_EDGE, SELF_LOOP = 0, 1, 2
 NUM_EDGE_TYPES = 3
+#: Edge type of a padding slot in stage 2's per-type neighbour tables (a block its node cannot
+#: fill; the slot points at the node itself and is masked out). Not an edge of the augmented graph.
+PAD_EDGE = 3
 SPECTRAL_CHECK_MAX_NODES = 100_000
 
 

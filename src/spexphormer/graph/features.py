@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from spexphormer.errors import DataError
-from spexphormer.utils.sparse import csr_matrix
+from spexphormer.utils.csr_matrix import csr_matrix
 
 #: Floats per column chunk (128 MiB): bounds the temporaries of the sparse products and of the
 #: standardisation, whatever the graph's size and the features' width.

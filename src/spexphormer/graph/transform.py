@@ -10,7 +10,7 @@ from torch_geometric.transforms import BaseTransform
 
 from spexphormer.graph.augment import GRAPH_EDGE, AugmentedGraph, augment
 
-__all__ = ["ExpanderAugment", "augmented_graph_of"]
+__all__ = ["ExpanderAugment"]
 
 
 class ExpanderAugment(BaseTransform):
@@ -91,18 +91,3 @@ class ExpanderAugment(BaseTransform):
         return (f"{self.__class__.__name__}(exp_deg={self.exp_deg}, seed={self.seed}, "
                 f"candidates={self.candidates})")
 
-
-def augmented_graph_of(data: Data) -> AugmentedGraph:
-    """The :class:`AugmentedGraph` view (with CSR offsets) of a :class:`ExpanderAugment` output.
-
-    Raises:
-        ValueError: If ``data`` has no ``edge_type`` or its edges are not grouped by destination.
-    """
-    if getattr(data, "edge_type", None) is None:
-        raise ValueError("data has no edge_type: apply ExpanderAugment first")
-    dst = data.edge_index[1]
-    if dst.numel() > 1 and bool((dst[1:] < dst[:-1]).any()):
-        raise ValueError("data.edge_index is not grouped by destination")
-    counts = torch.bincount(dst, minlength=data.num_nodes)
-    ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    return AugmentedGraph.compact(data.edge_index, data.edge_type, ptr, data.num_nodes)

@@ -21,19 +21,18 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from spexphormer.graph import GRAPH_EDGE, SELF_LOOP
+from spexphormer.graph import GRAPH_EDGE, PAD_EDGE, SELF_LOOP
 from spexphormer.nn.attention import NeighbourAttention
 from spexphormer.nn.layers import FeedForward, InputEncoder
 from spexphormer.nn.norms import make_norm
 from spexphormer.nn.recompute import run_layer
 from spexphormer.nn.type_terms import shared_type_embedding
-from spexphormer.utils.sparse import csr_matrix
+from spexphormer.utils.csr_matrix import csr_matrix
 
 __all__ = ["LOCAL_KINDS", "BRANCHES", "LocalAggregation", "LocalAttentionLayer", "LocalAttentionNet"]
 
 LOCAL_KINDS = ("sage", "sum", "gated")
 BRANCHES = ("both", "attention", "local")
-PAD_EDGE = 3  # the padding slot type of spexphormer.sampling.typed (nn does not import sampling)
 
 
 class LocalAggregation(nn.Module):

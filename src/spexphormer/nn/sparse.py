@@ -34,7 +34,7 @@ def type_rows(table: Tensor, edge_type: Tensor) -> Tensor:
     The backward sums :math:`E` gradients into :math:`T` (3) rows. On CUDA the backward of
     advanced indexing adds the duplicates of one row one after another, while the embedding
     backward reduces them in parallel: measured on an H200 with 51M edges, 4.43 s against 0.067 s
-    (a 1M-node stage-1 step: 14.7 s -> 0.68 s; README, "On a GPU"). On CPU indexing is the
+    (a 1M-node stage-1 step: 14.7 s -> 0.68 s; docs/gpu.md). On CPU indexing is the
     faster of the two (1.6x at 5M edges, one thread).
     """
     if edge_type.device.type == "cpu":

@@ -16,7 +16,7 @@ queries, the softmax over each destination's in-edges, and the residual / norm /
 block only touch the shard's own rows. The attention is the layer's own module called on the
 shard's edge list (and, for the fused CPU kernels, on the shard's CSR over all N destinations, empty
 outside the shard), so whichever kernel computes a layer's attention computes a shard's.
-GraphNorm and BatchNorm take their statistics over all nodes (:mod:`spexphormer.distributed.norms`),
+GraphNorm and BatchNorm take their statistics over all nodes (:mod:`spexphormer.distributed.synced_norms`),
 the loss is weighted so that DDP's average gradient is the one-process gradient, and the per-edge
 scores of all shards are gathered in edge order: the scores file is the one a single process writes.
 """

@@ -18,7 +18,7 @@ Typical use::
 import spexphormer.utils.numba_threads  # noqa: F401  (before any parallel kernel)
 from spexphormer.sampling.batches import (Batch, BatchBuilder, batch_builder, build_batch, iterate_batches,
                                           receptive_field_warning)
-from spexphormer.sampling.layers import SampledLayers, layer_seed, sample_layers
+from spexphormer.sampling.sampled_layers import SampledLayers, layer_seed, sample_layers
 from spexphormer.sampling.rng import derive_seed
 from spexphormer.sampling.samplers import METHODS, check_method, sample_neighbours
 from spexphormer.sampling.scored import GRAPH_PRIORITY, LayerSampler, layer_scores

@@ -26,7 +26,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from spexphormer.sampling.layers import SampledLayers
+from spexphormer.sampling.sampled_layers import SampledLayers
 
 __all__ = ["Batch", "BatchBuilder", "batch_builder", "build_batch", "iterate_batches", "receptive_field_warning"]
 

@@ -30,7 +30,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from spexphormer.sampling.batches import BatchBuilder, _claim, _extend, batch_slices
-from spexphormer.sampling.layers import SampledLayers
+from spexphormer.sampling.sampled_layers import SampledLayers
 
 __all__ = ["PygBatchBuilder", "iterate_pyg_batches"]
 

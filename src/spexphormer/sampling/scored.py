@@ -15,7 +15,7 @@ from torch import Tensor
 
 from spexphormer.graph import GRAPH_EDGE
 from spexphormer.sampling.batches import batch_builder
-from spexphormer.sampling.layers import SampledLayers, sample_layers
+from spexphormer.sampling.sampled_layers import SampledLayers, sample_layers
 from spexphormer.sampling.samplers import check_method
 from spexphormer.sampling.typed import sample_typed_layers
 from spexphormer.scores import Scores
@@ -50,9 +50,11 @@ class LayerSampler:
         seed (int, optional): Base seed; the sample of epoch :math:`t` is a pure function of
             ``(seed, t)``. (default: ``0``)
         resample_every (int, optional): Epochs that share one sample. (default: ``1``)
-        graph_ks, expander_ks (Sequence[int], optional): Per-type budgets per layer
-            (:func:`~spexphormer.sampling.typed.sample_typed_layers`: a self-loop, then graph and
-            expander slots); when given, they replace ``ks``. (default: ``None``)
+        graph_ks (Sequence[int], optional): Graph-edge slots per node for each layer, a per-type
+            budget (:func:`~spexphormer.sampling.typed.sample_typed_layers`: a self-loop, then graph
+            and expander slots); with ``expander_ks``, it replaces ``ks``. (default: ``None``)
+        expander_ks (Sequence[int], optional): Expander-edge slots per node for each layer, the
+            other per-type budget. (default: ``None``)
     """
 
     def __init__(self, scores: Scores, ks: Sequence[int], method: str = "reservoir",

@@ -26,15 +26,12 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from spexphormer.graph import EXPANDER_EDGE, GRAPH_EDGE, SELF_LOOP
-from spexphormer.sampling.layers import SampledLayers, layer_seed
+from spexphormer.graph import EXPANDER_EDGE, GRAPH_EDGE, PAD_EDGE, SELF_LOOP
+from spexphormer.sampling.sampled_layers import SampledLayers, layer_seed
 from spexphormer.sampling.rng import derive_seed
 from spexphormer.sampling.samplers import check_method, sample_neighbours
 
-__all__ = ["PAD_EDGE", "sample_typed_layers", "sample_type_block"]
-
-#: Edge type of a padding slot (a block its node cannot fill); it points at the node itself.
-PAD_EDGE = 3
+__all__ = ["sample_typed_layers", "sample_type_block"]
 
 
 def sample_type_block(ptr: Tensor, src: Tensor, edge_type: Tensor, scores_l: Tensor, kind: int, k: int,

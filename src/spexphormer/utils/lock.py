@@ -1,20 +1,22 @@
 """One writer per run folder: an advisory OS lock on ``OUT/.spexphormer.lock``.
 
-The lock is ``fcntl.flock`` on an open file, so the kernel drops it when the holder exits, however
-it exits (a SIGKILLed run leaves no stale lock). The lock file holds the holder's pid, for the
+The lock is the operating system's lock on an open file (``flock`` on POSIX, ``LockFileEx`` on
+Windows, through :func:`filelock.lock_descriptor`), so the kernel drops it when the holder exits,
+however it exits (a SIGKILLed run leaves no stale lock). The lock file holds the holder's pid, for the
 error message only. Locks are re-entrant within a process: ``run`` locks the folder and calls
 ``obtain_scores``, which locks it again.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import inspect
 import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import lock_descriptor
 
 from spexphormer.errors import RunFolderBusy
 
@@ -50,9 +52,7 @@ def run_folder_lock(folder: str | os.PathLike):
         else:
             folder.mkdir(parents=True, exist_ok=True)
             handle = open(folder / LOCK_NAME, "a+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not lock_descriptor(handle.fileno(), blocking=False):
                 who = _holder(handle)
                 handle.close()
                 raise RunFolderBusy(f"{folder} is in use by another spexphormer run{who}") from None

@@ -58,8 +58,11 @@ def peak_rss() -> int:
     """Peak resident set size in bytes since start or the last reset."""
     kib = _status_kib("VmHWM")
     if kib is None:  # not Linux: fall back to the lifetime peak
-        import resource
         import sys
+        try:
+            import resource
+        except ImportError:  # Windows: no portable meter, report nothing rather than fail
+            return 0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
     return kib * 1024
