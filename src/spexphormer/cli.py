@@ -298,8 +298,7 @@ def cmd_predict(args) -> None:
         except ValueError:
             raise SpexphormerError(f"--nodes must be integers, got {args.nodes!r}") from None
     result = predict(args.checkpoint, data=data, data_root=args.data_root, scores_path=args.scores,
-                     nodes=nodes, device=resolve_device(args.device or "auto"), trust_pickle=args.trust_pickle,
-                     samples=args.samples)
+                     nodes=nodes, device=resolve_device(args.device or "auto"), samples=args.samples)
     path = write_predictions(result, args.out)
     print(f"wrote predictions of {len(result['nodes']):,} nodes to {path}")
 
@@ -340,7 +339,8 @@ def _launch_or_join(args, argv: list[str]) -> int | None:
     nproc = getattr(args, "nproc", 1)
     if nproc < 1:
         raise SpexphormerError(f"--nproc must be at least 1, got {nproc}")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a rank of torchrun or of --nproc
+    from spexphormer.utils.device import launched
+    if launched():  # a rank of torchrun or of --nproc
         from spexphormer.distributed import init_from_env
         if nproc > 1:
             raise SpexphormerError("--nproc starts its own processes; under torchrun, leave it out")
