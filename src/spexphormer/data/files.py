@@ -55,8 +55,8 @@ def _get(store: Mapping, key: str, path: Path, fmt: str) -> Any:
         raise DataError(f"{path}: missing key '{key}' ({fmt} format)")
     try:
         return store[key]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: cannot read key '{key}': {one_line(exc)}") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt member fails in numpy's or zipfile's parser in many ways
+        raise DataError(f"{path}: cannot read key '{key}' ({type(exc).__name__}: {one_line(exc, 120)})") from None
 
 
 def _numeric(a: Any, path: Path, what: str) -> np.ndarray:
@@ -176,6 +176,20 @@ def pyg_safe_globals() -> list:
 TRUST_FLAG = "--trust-pickle"
 
 
+def _weights_only_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with PyG's ``Data`` types allow-listed and torch's own
+    warnings about the file's pickle protocol silenced (the refusal below says what matters)."""
+    with torch.serialization.safe_globals(pyg_safe_globals()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _plain_pickle(path: Path) -> bool:
+    """A pickle (protocol 2 or later) that is not torch.save's zip archive."""
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80" and not zipfile.is_zipfile(path)
+
+
 def _torch_load(path: Path, trust_pickle: bool = False) -> Any:
     """``torch.load`` with PyG's ``Data`` types allow-listed; anything else only if trusted.
 
@@ -184,19 +198,19 @@ def _torch_load(path: Path, trust_pickle: bool = False) -> Any:
     """
     if not trust_pickle:
         try:
-            with torch.serialization.safe_globals(pyg_safe_globals()):
-                return torch.load(path, map_location="cpu", weights_only=True)
+            return _weights_only_load(path)
         except pickle.UnpicklingError as exc:
-            last = (str(exc).strip().splitlines() or [""])[-1]
-            if "unsupported global" in str(exc).lower():
-                name = re.search(r"GLOBAL ([\w.]+)", str(exc))
-                raise DataError(
-                    f"{path} holds types outside PyG's Data ({name.group(1) if name else 'unknown'}); "
-                    f"loading it could run code from the file: refused (if you trust this file, "
-                    f"pass {TRUST_FLAG})") from None
-            raise DataError(f"cannot read {path}: corrupt torch file ({one_line(last)})") from exc
-        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise DataError(f"cannot read {path}: not a readable torch file ({one_line(exc)})") from exc
+            name = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            if "unsupported global" in str(exc).lower() or _plain_pickle(path):
+                what = (f"types outside PyG's Data ({name.group(1)})" if name else
+                        "a plain pickle, not tensors and PyG's Data as torch.save writes them")
+                raise DataError(f"{path} holds {what}; loading it could run code from the file: refused (if you "
+                                f"trust this file, pass {TRUST_FLAG})") from None
+            raise DataError(f"cannot read {path}: not a torch file of tensors and PyG's Data "
+                            f"({one_line(exc, 120)})") from None
+        except Exception as exc:  # noqa: BLE001 - any other file: the loader's errors are its own
+            raise DataError(f"cannot read {path}: not a readable torch file ({type(exc).__name__}: "
+                            f"{one_line(exc, 120)})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - arbitrary unpickling failures
@@ -230,8 +244,9 @@ def _npy(path: Path, name: str, required: bool = True):
         return None
     try:  # memory-mapped: the pages are read when used, and the OS may drop them again
         return np.load(file, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read {file}: {one_line(exc)}") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt header fails in numpy's parser in many ways
+        raise DataError(f"cannot read {file}: not a valid .npy file ({type(exc).__name__}: "
+                        f"{one_line(exc, 120)})") from None
 
 
 def _npy_dir(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
@@ -239,6 +254,9 @@ def _npy_dir(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
     if ei.ndim == 2 and ei.shape[0] != 2 and ei.shape[1] == 2:
         ei = ei.T
     masks = {k: _npy(path, k, required=False) for k in MASK_KEYS["pyg"]}
+    absent = [k for k, m in masks.items() if m is None]
+    if 0 < len(absent) < len(masks):
+        raise DataError(f"{path}: missing file '{absent[0]}.npy' (give all three mask files or none)")
     masks = {k: (None if m is None else np.asarray(m)) for k, m in masks.items()}
     with warnings.catch_warnings():  # a read-only map: torch may only read it, which is all we do
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -275,7 +293,7 @@ def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True
         raise DataError(f"{path}: unsupported file type '{suffix}' (expected .npz, .pt or .pth)")
     try:
         f = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # noqa: BLE001 - as above
         raise DataError(f"cannot read {path}: not a valid .npz archive ({one_line(exc)})") from exc
     if not isinstance(f, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: a single array, not an .npz archive of named arrays")

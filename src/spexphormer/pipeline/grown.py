@@ -21,7 +21,7 @@ from torch_geometric.data import Data
 
 from spexphormer.config import Config
 from spexphormer.data import graph_info
-from spexphormer.errors import CheckpointError, DataError
+from spexphormer.errors import CheckpointError, DataError, shown
 from spexphormer.graph import graph_fingerprint
 from spexphormer.nn import AttentionScoreEstimator, Exphormer
 from spexphormer.nn.wide import wide_model
@@ -31,7 +31,7 @@ from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["feature_signature", "check_features", "estimator_path", "save_estimator", "read_estimator",
-           "is_new_graph", "predict_grown"]
+           "is_new_graph", "node_ids", "predict_grown"]
 
 
 def feature_signature(x: Tensor) -> dict:
@@ -90,15 +90,29 @@ def _load(cls, args: dict, state: dict, what: str):
     return model.eval()
 
 
+def node_ids(nodes, num_nodes: int) -> Tensor:
+    """``nodes`` (Python ints) as a LongTensor, each in ``0..num_nodes-1`` and given once.
+
+    Checked as Python ints, before torch sees them: an id beyond int64 is a one-line
+    :class:`DataError`, not an overflow.
+    """
+    nodes = list(nodes)
+    bad = next((i for i in nodes if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < num_nodes), None)
+    if bad is not None:
+        raise DataError(f"node ids must be in 0..{num_nodes - 1}, got {shown(bad)}")
+    if len(set(nodes)) < len(nodes):
+        seen: set = set()
+        twice = next(i for i in nodes if i in seen or seen.add(i))
+        raise DataError(f"node {twice} is given twice: give each node id once")
+    return torch.as_tensor(nodes, dtype=torch.long)
+
+
 def _nodes(ckpt: dict, data: Data, nodes) -> Tensor:
     if nodes is None:
         trained = ckpt["meta"].get("num_nodes")
-        start = trained if trained is not None and trained < data.num_nodes else 0
+        start = trained if isinstance(trained, int) and 0 <= trained < data.num_nodes else 0
         return torch.arange(start, data.num_nodes)
-    ids = torch.as_tensor(nodes, dtype=torch.long)
-    if ids.numel() and (ids.min() < 0 or ids.max() >= data.num_nodes):
-        raise DataError(f"node ids must be in 0..{data.num_nodes - 1}")
-    return ids
+    return node_ids(nodes, data.num_nodes)
 
 
 def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str = "cpu", seed: int = 0,

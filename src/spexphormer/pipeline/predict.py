@@ -14,12 +14,12 @@ from spexphormer.data import graph_info
 from spexphormer.errors import CheckpointError, ConfigError, DataError, shown
 from spexphormer.graph import describe_split, graph_fingerprint, same_split
 from spexphormer.nn import Exphormer, LocalAttentionNet, Spexphormer
-from spexphormer.pipeline.grown import is_new_graph, predict_grown
+from spexphormer.pipeline.grown import is_new_graph, node_ids, predict_grown
 from spexphormer.pipeline.stage1 import augment_graph, split_of
 from spexphormer.pipeline.stage2 import model_inputs, predict_sampled
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint
-from spexphormer.utils.io import atomic_write
+from spexphormer.utils.io import atomic_write, read_small_text
 
 MODELS = {"spexphormer": Spexphormer, "exphormer": Exphormer, "local-attention": LocalAttentionNet}
 
@@ -90,11 +90,7 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint weights do not fit the model: {str(exc).splitlines()[0]}") from None
     model.to(device).eval()
-    if nodes is not None:  # checked as Python ints: an id beyond int64 must not reach torch
-        bad = next((i for i in nodes if not 0 <= i < data.num_nodes), None)
-        if bad is not None:
-            raise DataError(f"node ids must be in 0..{data.num_nodes - 1}, got {bad}")
-    ids = torch.arange(data.num_nodes) if nodes is None else torch.as_tensor(nodes, dtype=torch.long)
+    ids = torch.arange(data.num_nodes) if nodes is None else node_ids(nodes, data.num_nodes)
     with torch.no_grad():
         if ckpt["kind"] == "exphormer":
             graph = augment_graph(data, cfg)
@@ -107,6 +103,30 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
             scores = Scores.load(path, ckpt["fingerprint"], ckpt["meta"]["split"])
             logits = predict_sampled(model, data, ids, scores, cfg, seed, device, samples)
     return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}
+
+
+#: A node-id file larger than this (about a hundred million ids) is refused rather than read.
+MAX_NODES_FILE_BYTES = 2**30
+
+
+def read_node_ids(spec: str) -> list[int]:
+    """The node ids of ``predict --nodes``: comma- or space-separated integers, or ``@FILE`` with
+    one id per line (a UTF-8 regular file of at most ``MAX_NODES_FILE_BYTES``).
+
+    Raises:
+        DataError: An unreadable file, or a token that is not an integer (quoted, cut short).
+    """
+    if spec.startswith("@"):
+        text = read_small_text(spec[1:], MAX_NODES_FILE_BYTES, "node id file", DataError)
+    else:
+        text = spec.replace(",", " ")
+    nodes = []
+    for token in text.split():
+        try:
+            nodes.append(int(token))
+        except ValueError:
+            raise DataError(f"--nodes must be integers, got {shown(token)}") from None
+    return nodes
 
 
 def write_predictions(result: dict, path: str | os.PathLike) -> Path:

@@ -215,13 +215,16 @@ def load_torch(path: str | os.PathLike, fmt: str, version: int | tuple[int, ...]
     Every failure (missing, truncated, another kind of file, another version) raises ``error``
     with a one-line message that names ``what`` and the path.
     """
+    import warnings
     import zipfile
 
     path = Path(path)
     if not path.is_file():
-        raise error(f"{what} {path} does not exist")
+        raise error(f"{what} {path} is a folder, not a file" if path.is_dir() else f"{what} {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on a foreign pickle protocol: the error below says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise error(f"{what} {path} is truncated or corrupt ({type(exc).__name__})") from None
     except Exception as exc:  # unpickling errors of unexpected content
@@ -258,3 +261,13 @@ def read_small_text(path: str | os.PathLike, limit: int, what: str, error: type[
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def check_path_text(path: str | os.PathLike, what: str) -> None:
+    """Refuse a path that is not valid UTF-8 (``os.fsdecode`` keeps such bytes as surrogates):
+    files record their paths as text, so such a path would fail only after the work is done."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WriteError(f"{what}: the path {ascii(os.fspath(path))[:200]} is not valid UTF-8; rename it or choose "
+                         "another") from None
