@@ -14,7 +14,7 @@ from spexphormer.data import graph_info
 from spexphormer.errors import CheckpointError, ConfigError, DataError, shown
 from spexphormer.graph import describe_split, graph_fingerprint, same_split
 from spexphormer.nn import Exphormer, LocalAttentionNet, Spexphormer
-from spexphormer.pipeline.grown import is_new_graph, node_ids, predict_grown
+from spexphormer.pipeline.grown import is_new_graph, load_model, node_ids, predict_grown
 from spexphormer.pipeline.stage1 import augment_graph, split_of
 from spexphormer.pipeline.stage2 import model_inputs, predict_sampled
 from spexphormer.scores import Scores
@@ -81,15 +81,11 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
     if seed is None:
         seed = int(ckpt["meta"].get("seed", 0))
     if is_new_graph(ckpt, data):  # e.g. the training graph with new nodes: score it afresh
-        return predict_grown(ckpt, data, nodes, device, seed, samples)
+        return _finite(predict_grown(ckpt, data, nodes, device, seed, samples))
     data = _graph_from(ckpt, data, data_root)
     cfg, device = Config.from_dict(ckpt["config"]), torch.device(device)
-    model = MODELS[ckpt["kind"]](**ckpt["model_args"])
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint weights do not fit the model: {str(exc).splitlines()[0]}") from None
-    model.to(device).eval()
+    model = load_model(MODELS[ckpt["kind"]], ckpt["model_args"], ckpt["state_dict"], "checkpoint")
+    model.to(device)
     ids = torch.arange(data.num_nodes) if nodes is None else node_ids(nodes, data.num_nodes)
     with torch.no_grad():
         if ckpt["kind"] == "exphormer":
@@ -102,7 +98,19 @@ def predict(checkpoint: str | os.PathLike, data: Data | None = None, data_root: 
                 raise CheckpointError("give --scores FILE: the checkpoint does not name its scores file")
             scores = Scores.load(path, ckpt["fingerprint"], ckpt["meta"]["split"])
             logits = predict_sampled(model, data, ids, scores, cfg, seed, device, samples)
-    return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}
+    return _finite({"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task})
+
+
+def _finite(result: dict) -> dict:
+    """``result``, refused when the model's outputs are NaN or infinite for any node (e.g. features
+    far outside the range it was trained on): such probabilities are no predictions."""
+    logits = result["logits"]
+    bad = ~torch.isfinite(logits.reshape(logits.size(0), -1)).all(1)
+    if bool(bad.any()):
+        first = int(result["nodes"][bad.nonzero()[0, 0]])
+        raise DataError(f"the model's outputs are NaN or infinite for {int(bad.sum()):,} of {bad.numel():,} nodes "
+                        f"(first: node {first}): are the features far outside the range it was trained on?")
+    return result
 
 
 #: A node-id file larger than this (about a hundred million ids) is refused rather than read.
