@@ -268,7 +268,7 @@ def _check_numbers(cfg: Config) -> None:
             ints = value if isinstance(value, tuple) else (value,) if kind is int else ()
             big = next((v for v in ints if abs(v) > MAX_INT), None)
             if big is not None:
-                raise ConfigError(f"{key} must be at most {MAX_INT:,} in size, got {shown(big)}")
+                raise ConfigError(f"{key}={shown(big)} is out of range (integer keys lie within ±{MAX_INT:,})")
 
 
 def _check_sizes(cfg: Config) -> None:
@@ -286,6 +286,26 @@ def _check_sizes(cfg: Config) -> None:
             raise ConfigError(f"{stage}.hidden={s.hidden:,} with {s.num_layers} layers needs at least "
                               f"{nbytes / 2**30:,.0f} GiB for its weights, more than this machine's "
                               f"{machine_memory() / 2**30:,.0f} GiB")
+
+
+def check_graph_sizes(cfg: Config, num_nodes: int, num_edges: int) -> None:
+    """Refuse, before any work, settings whose tensors on this graph would not fit in this
+    machine's memory (lower bounds: the augmented graph's edges with one score per stage-1 layer,
+    and stage 2's neighbour tables), naming the key to lower.
+
+    Raises:
+        ConfigError: ``graph.exp_deg`` or ``stage2.ks`` (and its per-type budgets) too large.
+    """
+    edges = num_edges + num_nodes * (2 * cfg.graph.exp_deg + 1)  # graph, expander and self-loop edges
+    stage1 = edges * (2 * 8 + 1 + 4 * cfg.stage1.num_layers)  # int64 endpoints, a type byte, float32 scores
+    if not fits_in_memory(stage1):
+        raise ConfigError(f"graph.exp_deg={cfg.graph.exp_deg:,} gives this graph {edges:,} attention edges "
+                          f"({stage1 / 2**30:,.0f} GiB with their scores), more than this machine's "
+                          f"{machine_memory() / 2**30:,.0f} GiB")
+    tables = num_nodes * sum(cfg.stage2.slots()) * 8  # one int64 neighbour id per slot per node
+    if not fits_in_memory(tables):
+        raise ConfigError(f"stage2.ks={_show(cfg.stage2.slots())} gives {num_nodes:,} nodes neighbour tables of "
+                          f"{tables / 2**30:,.0f} GiB, more than this machine's {machine_memory() / 2**30:,.0f} GiB")
 
 
 def _check_optimiser(cfg: Config) -> None:

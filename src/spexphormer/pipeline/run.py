@@ -23,7 +23,7 @@ from statistics import mean, pstdev
 import torch
 from torch_geometric.data import Data
 
-from spexphormer.config import Config
+from spexphormer.config import Config, check_graph_sizes
 from spexphormer.data import graph_info
 from spexphormer.data.validate import check_split
 from spexphormer.distributed import world
@@ -91,6 +91,7 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
     Returns (scores, stage-1 summary dict).
     """
     check_split(data)
+    check_graph_sizes(cfg, data.num_nodes, data.num_edges)
     split = split_of(data)
     path = Path(scores_path) if scores_path else scores_file(out, cfg, split)
     if not scores_path and path.exists() and not estimator_path(path).is_file():
@@ -168,8 +169,9 @@ def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device
                   progress: bool = True, resume: bool = False) -> dict:
     """Full-batch Exphormer for every seed; writes ``OUT/results.json`` in the same layout."""
     out, device = Path(out), torch.device(device)
-    out.mkdir(parents=True, exist_ok=True)
     check_split(data)
+    check_graph_sizes(cfg, data.num_nodes, data.num_edges)
+    out.mkdir(parents=True, exist_ok=True)
     results = _header(data, cfg, device, "exphormer")
     fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
 
