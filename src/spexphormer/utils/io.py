@@ -248,13 +248,18 @@ def read_small_text(path: str | os.PathLike, limit: int, what: str, error: type[
     """
     path = Path(path)
     try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb", buffering=0) as handle:
-            kind = _kind(os.fstat(handle.fileno()).st_mode)
-            if kind is not None:
-                raise error(f"{what} {path} is {kind}, not a regular file")
-            data = handle.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    kind = _kind(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise error(f"{what} {path} is {kind}, not a regular file")
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if len(data) > limit:
         raise error(f"{what} {path} is larger than {limit:,} bytes")
     try:
