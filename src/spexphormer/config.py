@@ -180,6 +180,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, dict[str, Any]]) -> "Config":
+        if not isinstance(d, dict) or not all(isinstance(v, dict) for v in d.values()):
+            raise ConfigError(f"a configuration must be {{section: {{key: value}}}}, got {shown(d)}")
         return cls().override({f"{s}.{k}": v for s, values in d.items() for k, v in values.items()})
 
 
@@ -275,7 +277,8 @@ def _check_sizes(cfg: Config) -> None:
     """Sizes that would ask for more memory than the machine has, refused before anything is allocated."""
     s1, s2, r = cfg.stage1, cfg.stage2, cfg.run
     if r.seeds > MAX_SEEDS:
-        raise ConfigError(f"run.seeds must be at most {MAX_SEEDS:,} (each seed is a full training run), got {r.seeds:,}")
+        raise ConfigError(f"run.seeds must be at most {MAX_SEEDS:,} (each seed is a full training run), "
+                          f"got {r.seeds:,}")
     for stage, s in (("stage1", s1), ("stage2", s2)):
         # a lower bound: four hidden x hidden projections per layer, float32, held as weights,
         # gradients and AdamW's two moments

@@ -62,6 +62,9 @@ def _strict_yaml_loader():
             seen = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (list, dict, set)):
+                    raise yaml.MarkedYAMLError(problem="a key must be a plain value, not a list or a mapping",
+                                               problem_mark=key_node.start_mark)
                 if key in seen:
                     raise yaml.MarkedYAMLError(problem=f"{shown(key)} is given twice",
                                                problem_mark=key_node.start_mark)

@@ -40,7 +40,7 @@ from torch_geometric.data import Data
 from spexphormer.data.edges import assemble
 from spexphormer.data.roots import one_line
 from spexphormer.data.splits import describe_random, random_split, select_mask
-from spexphormer.errors import DataError
+from spexphormer.errors import DataError, shown
 
 PLATONOV = ("node_features", "node_labels", "edges")
 BENCH_ADJ = ("adj_data", "adj_indices", "adj_indptr", "adj_shape")
@@ -61,7 +61,10 @@ def _get(store: Mapping, key: str, path: Path, fmt: str) -> Any:
 
 def _numeric(a: Any, path: Path, what: str) -> np.ndarray:
     """``a`` as a numpy array of numbers (bool, int or float); strings and objects are refused."""
-    arr = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    try:
+        arr = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    except (TypeError, RuntimeError, ValueError) as exc:  # e.g. bfloat16, ragged lists
+        raise DataError(f"{path}: {what} must be an array of numbers ({one_line(exc, 120)})") from None
     if arr.dtype.kind not in "biuf":
         first = f" (first: {str(arr.flat[0])[:20]!r})" if arr.size else ""
         raise DataError(f"{path}: {what} must be numeric, got dtype {arr.dtype}{first}")
@@ -95,9 +98,16 @@ def finish_graph(path: Path, x, y, edge_index, masks, split_index, seed, symmetr
     labelled = torch.ones(y.size(0), dtype=torch.bool) if multilabel else y >= 0
     if num_classes is None:
         num_classes = y.size(1) if multilabel else (int(y.max()) + 1 if bool(labelled.any()) else 0)
+    if isinstance(num_classes, torch.Tensor) and num_classes.numel() == 1:
+        num_classes = num_classes.item()
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, float, np.integer, np.floating)) \
+            or not float(num_classes).is_integer() or num_classes < 0:
+        raise DataError(f"{path}: num_classes must be a non-negative integer, got {shown(num_classes)}")
     num_classes = int(num_classes)
     task = "multilabel" if multilabel else ("binary" if num_classes == 2 else "multiclass")
     metric = "rocauc" if task in ("binary", "multilabel") else "accuracy"
+    edge_index = _numeric(edge_index, path, "edges")
+    masks = {k: (None if m is None else _numeric(m, path, k)) for k, m in masks.items()}
     present = [m is not None for m in masks.values()]
     if any(present) and not all(present):
         absent = [k for k, m in masks.items() if m is None]

@@ -85,6 +85,11 @@ def is_new_graph(ckpt: dict, data: Data | None) -> bool:
 _PLAIN = (bool, int, float, str, type(None))
 
 
+def _plain(value) -> bool:
+    """A number, a string, None, or a list or tuple of those (what model constructors take)."""
+    return isinstance(value, _PLAIN) or isinstance(value, (list, tuple)) and all(isinstance(i, _PLAIN) for i in value)
+
+
 def load_model(cls, args: dict, state: dict, what: str):
     """``cls(**args)`` with the weights ``state``, from a checkpoint that may have been edited by hand.
 
@@ -98,8 +103,7 @@ def load_model(cls, args: dict, state: dict, what: str):
     unknown = [k for k in args if k not in accepted]
     if unknown:
         raise CheckpointError(f"{what}: unknown model argument {shown(unknown[0])} for {cls.__name__}")
-    odd = next((k for k, v in args.items() if not (isinstance(v, _PLAIN) or (isinstance(v, (list, tuple))
-                                                                               and all(isinstance(i, _PLAIN) for i in v)))), None)
+    odd = next((k for k, v in args.items() if not _plain(v)), None)
     if odd is not None:
         raise CheckpointError(f"{what}: model argument {odd!r} is a {type(args[odd]).__name__}, not a plain value")
     try:
