@@ -123,6 +123,7 @@ def _check_class_count(name: str, classes: int, n: int) -> None:
 
 
 SET_NAME = {"train": "training", "val": "validation", "test": "test"}
+PURPOSE = {"train": "nothing to train on", "val": "nothing to select the model on", "test": "nothing to measure"}
 #: The training masks already warned about: a graph is checked when loaded and again when a run
 #: starts, and its warning is said once.
 _WARNED: dict[int, weakref.ref] = {}  # id -> the mask itself (ids of dead tensors are reused)
@@ -137,7 +138,6 @@ def _first_warning(mask: torch.Tensor) -> bool:
         del _WARNED[dead]
     _WARNED[id(mask)] = weakref.ref(mask)
     return True
-PURPOSE = {"train": "nothing to train on", "val": "nothing to select the model on", "test": "nothing to measure"}
 
 
 def check_split(data: Data) -> None:
