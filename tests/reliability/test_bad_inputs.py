@@ -184,3 +184,11 @@ def test_the_checksum_takes_undecodable_path_text():
 
 def test_numpy_and_torch_tensors_in_messages_stay_short():
     assert len(shown(torch.zeros(10**6))) <= 60 and len(shown(np.zeros(10**6))) <= 60
+
+
+def test_a_declared_class_count_of_a_billion_is_one_line(tmp_path, capsys):
+    from tests.helpers import make_toy_graph
+    data = make_toy_graph(num_nodes=3, num_edges=6)
+    torch.save({"x": data.x, "y": data.y, "edge_index": data.edge_index, "num_classes": 10**9}, tmp_path / "g.pt")
+    assert main(["info", "--data", str(tmp_path / "g.pt")]) == 2
+    assert "1,000,000,000 classes (for 3 nodes) need more memory for the model's outputs" in _error_line(capsys)

@@ -96,8 +96,12 @@ def finish_graph(path: Path, x, y, edge_index, masks, split_index, seed, symmetr
     y = _labels(y, path)
     multilabel = y.dim() == 2
     labelled = torch.ones(y.size(0), dtype=torch.bool) if multilabel else y >= 0
+    top = int(y.max()) + 1 if not multilabel and bool(labelled.any()) else 0
+    if top > max(n, 2):  # e.g. a stray label of 10**9: refused before it sizes the model's outputs
+        raise DataError(f"{path}: labels go up to {top - 1:,} but the graph has {n:,} nodes: class ids must be "
+                        "0..C-1 with at most one class per node")
     if num_classes is None:
-        num_classes = y.size(1) if multilabel else (int(y.max()) + 1 if bool(labelled.any()) else 0)
+        num_classes = y.size(1) if multilabel else top
     if isinstance(num_classes, torch.Tensor) and num_classes.numel() == 1:
         num_classes = num_classes.item()
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, float, np.integer, np.floating)) \
@@ -106,7 +110,6 @@ def finish_graph(path: Path, x, y, edge_index, masks, split_index, seed, symmetr
     num_classes = int(num_classes)
     task = "multilabel" if multilabel else ("binary" if num_classes == 2 else "multiclass")
     metric = "rocauc" if task in ("binary", "multilabel") else "accuracy"
-    edge_index = _numeric(edge_index, path, "edges")
     masks = {k: (None if m is None else _numeric(m, path, k)) for k, m in masks.items()}
     present = [m is not None for m in masks.values()]
     if any(present) and not all(present):

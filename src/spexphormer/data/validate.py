@@ -112,14 +112,16 @@ def validate_graph(data: Data) -> Data:
     return data
 
 
+#: The widest output layer a class count is checked against (C x width float32 weights).
+WIDEST_HEAD = 1024
+
+
 def _check_class_count(name: str, classes: int, n: int) -> None:
-    """Class ids are 0..C-1 with C at most the node count, and the N x C outputs of one forward
-    pass must fit in memory: a stray label of 10**9 must not ask for terabytes."""
-    if classes > max(n, 2):
-        raise DataError(f"{name}: labels go up to {classes - 1:,} but the graph has {n:,} nodes: class ids must be "
-                        "0..C-1 with at most one class per node")
-    if not fits_in_memory(4 * n * classes):
-        raise DataError(f"{name}: {n:,} nodes x {classes:,} classes of outputs need more than this machine's memory")
+    """The N x C outputs of one forward pass, and an output layer of C x ``WIDEST_HEAD`` weights,
+    must fit in memory: a stray label or class count of 10**9 must not ask for terabytes."""
+    if not fits_in_memory(4 * classes * max(n, WIDEST_HEAD)):
+        raise DataError(f"{name}: {classes:,} classes (for {n:,} nodes) need more memory for the model's outputs "
+                        "than this machine has: class ids must be 0..C-1")
 
 
 SET_NAME = {"train": "training", "val": "validation", "test": "test"}
