@@ -60,12 +60,24 @@ def check_scores(payload: dict, path) -> None:
                                  f"to {float(sums[node]):.6g}, not 1")
 
 
+#: The checkpoint meta keys that predictions read, and their types (each may be absent or None).
+META_TYPES = {"seed": int, "num_nodes": int, "task": str, "metric": str, "scores_file": str, "split": dict,
+              "source": dict, "features": dict, "estimator": dict}
+
+
 def check_checkpoint(payload: dict, path) -> None:
     """The keys :func:`~spexphormer.train.checkpoint.save_checkpoint` writes, of the right types."""
     kinds = {"kind": str, "model_args": dict, "state_dict": dict, "fingerprint": str, "config": dict, "meta": dict}
     for key, kind in kinds.items():
         if not isinstance(payload.get(key), kind):
             raise CheckpointError(f"checkpoint {path}: '{key}' is missing or not a {kind.__name__}")
+    bad = [k for k in payload["model_args"] if not isinstance(k, str)]
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: model argument {bad[0]!r:.60} is not named by a string")
+    for key, kind in META_TYPES.items():
+        value = payload["meta"].get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
+            raise CheckpointError(f"checkpoint {path}: meta '{key}' is a {type(value).__name__}, not a {kind.__name__}")
     bad = [k for k, v in payload["state_dict"].items() if not isinstance(v, Tensor)]
     if bad:
         raise CheckpointError(f"checkpoint {path}: weight '{bad[0]}' is not a tensor")

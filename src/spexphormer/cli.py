@@ -321,19 +321,15 @@ def cmd_run(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from spexphormer.pipeline.predict import predict, write_predictions
+    from spexphormer.pipeline.predict import predict, read_node_ids, write_predictions
     from spexphormer.utils.device import resolve_device
+    if args.trust_pickle and not args.data:
+        raise SpexphormerError("--trust-pickle applies to the file given with --data only (a path recorded in a "
+                               "checkpoint is never unpickled)")
+    nodes = read_node_ids(args.nodes) if args.nodes else None
     data = _load_graph(args, args.split_index or 0, required=False)
-    nodes = None
-    if args.nodes:
-        text = Path(args.nodes[1:]).read_text() if args.nodes.startswith("@") else args.nodes.replace(",", " ")
-        try:
-            nodes = [int(t) for t in text.split()]
-        except ValueError:
-            raise SpexphormerError(f"--nodes must be integers, got {args.nodes!r}") from None
     result = predict(args.checkpoint, data=data, data_root=args.data_root, scores_path=args.scores,
-                     nodes=nodes, device=resolve_device(args.device or "auto"), trust_pickle=args.trust_pickle,
-                     samples=args.samples)
+                     nodes=nodes, device=resolve_device(args.device or "auto"), samples=args.samples)
     path = write_predictions(result, args.out)
     print(f"wrote predictions of {len(result['nodes']):,} nodes to {path}")
 
@@ -374,7 +370,8 @@ def _launch_or_join(args, argv: list[str]) -> int | None:
     nproc = getattr(args, "nproc", 1)
     if nproc < 1:
         raise SpexphormerError(f"--nproc must be at least 1, got {nproc}")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a rank of torchrun or of --nproc
+    from spexphormer.utils.device import launched
+    if launched():  # a rank of torchrun or of --nproc
         from spexphormer.distributed import init_from_env
         if nproc > 1:
             raise SpexphormerError("--nproc starts its own processes; under torchrun, leave it out")
@@ -399,10 +396,25 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr)
 
 
+PATH_ARGS = ("out", "data", "data_root", "scores", "checkpoint", "config", "nodes")
+
+
+def _check_paths(args) -> None:
+    """Paths checked before any work: not valid UTF-8 (they are recorded in files as text); and
+    ``predict --out`` must not name a link or a device (it is never written through or replaced)."""
+    from spexphormer.utils.io import check_path_text, refuse_special
+    for name in PATH_ARGS:
+        if getattr(args, name, None):
+            check_path_text(getattr(args, name), f"--{name.replace('_', '-')}")
+    if args.command == "predict":
+        refuse_special(args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
+        _check_paths(args)
         status = _launch_or_join(args, argv)
         if status is not None:
             return status

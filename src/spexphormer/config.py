@@ -19,10 +19,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_type_hints
 
-from spexphormer.errors import ConfigError
+from spexphormer.errors import ConfigError, shown
+from spexphormer.utils.memory import fits_in_memory, machine_memory
 from spexphormer.nn.norms import NORM_KINDS as NORMS
 from spexphormer.sampling.samplers import METHODS as SAMPLERS
 from spexphormer.nn.local_attention import BRANCHES, LOCAL_KINDS
@@ -98,6 +100,14 @@ class Stage1Config:
 MAX_FEATURE_HOPS = 8
 #: The most sampled graphs averaged at evaluation (``stage2.eval_samples``): each is a full pass.
 MAX_EVAL_SAMPLES = 64
+#: Integer keys size tensors and seed generators: they stay within a C int (numpy's generators
+#: take seeds below 2**32: with at most ``MAX_SEEDS`` seeds, ``run.seed + run.seeds`` stays there).
+MAX_INT = 2**31 - 1
+#: The most seeds of one run: each is a full training run with its own folder of files.
+MAX_SEEDS = 10_000
+#: The largest learning rate: far beyond any useful AdamW step, and small enough that its
+#: arithmetic (lr x weight_decay, the warm-up's fractions) stays finite.
+MAX_LR = 10.0
 
 
 @dataclass
@@ -247,6 +257,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, dict[str, Any]]) -> "Config":
+        if not isinstance(d, dict) or not all(isinstance(v, dict) for v in d.values()):
+            raise ConfigError(f"a configuration must be {{section: {{key: value}}}}, got {shown(d)}")
         return cls().override({f"{s}.{k}": v for s, values in d.items() for k, v in values.items()})
 
 
@@ -269,10 +281,11 @@ def _split_assignment(text: str) -> tuple[str, str]:
 def _split_key(dotted: str, sections: dict) -> tuple[str, str]:
     section, _, key = dotted.partition(".")
     if section not in sections:
-        raise ConfigError(f"unknown config section {section!r} in {dotted!r}; sections: {', '.join(sections)}")
+        raise ConfigError(f"unknown config section {shown(section)} in {shown(dotted)}; sections: "
+                          f"{', '.join(sections)}")
     names = [f.name for f in fields(sections[section])]
     if key not in names:
-        raise ConfigError(f"unknown config key {dotted!r}; keys of [{section}]: {', '.join(names)}")
+        raise ConfigError(f"unknown config key {shown(dotted)}; keys of [{section}]: {', '.join(names)}")
     return section, key
 
 
@@ -301,7 +314,7 @@ def _parse(raw: Any, kind, dotted: str):
     except (TypeError, ValueError):
         pass
     name = getattr(kind, "__name__", None) or "comma-separated integers"
-    raise ConfigError(f"{dotted}: cannot read {raw!r} as {name}")
+    raise ConfigError(f"{dotted}: cannot read {shown(raw)} as {name}")
 
 
 def _validate_model(s2: Stage2Config) -> None:
@@ -322,8 +335,73 @@ def _validate_model(s2: Stage2Config) -> None:
             raise ConfigError(f"stage2.{key} must be non-negative, got {_show(ks)}")
 
 
+def _check_numbers(cfg: Config) -> None:
+    """Every float key finite, every integer (also those of lists) within ``MAX_INT``."""
+    for section in fields(cfg):
+        values = getattr(cfg, section.name)
+        hints = get_type_hints(type(values))
+        for f in fields(values):
+            value, key, kind = getattr(values, f.name), f"{section.name}.{f.name}", hints[f.name]
+            if kind is float and not math.isfinite(value):
+                raise ConfigError(f"{key} must be a finite number, got {value}")
+            ints = value if isinstance(value, tuple) else (value,) if kind is int else ()
+            big = next((v for v in ints if abs(v) > MAX_INT), None)
+            if big is not None:
+                raise ConfigError(f"{key}={shown(big)} is out of range (integer keys lie within ±{MAX_INT:,})")
+
+
+def _check_sizes(cfg: Config) -> None:
+    """Sizes that would ask for more memory than the machine has, refused before anything is allocated."""
+    s1, s2, r = cfg.stage1, cfg.stage2, cfg.run
+    if r.seeds > MAX_SEEDS:
+        raise ConfigError(f"run.seeds must be at most {MAX_SEEDS:,} (each seed is a full training run), "
+                          f"got {r.seeds:,}")
+    for stage, s in (("stage1", s1), ("stage2", s2)):
+        # a lower bound: four hidden x hidden projections per layer, float32, held as weights,
+        # gradients and AdamW's two moments
+        nbytes = 4 * 4 * 4 * s.num_layers * s.hidden ** 2
+        if not fits_in_memory(nbytes):
+            raise ConfigError(f"{stage}.hidden={s.hidden:,} with {s.num_layers} layers needs at least "
+                              f"{nbytes / 2**30:,.0f} GiB for its weights, more than this machine's "
+                              f"{machine_memory() / 2**30:,.0f} GiB")
+
+
+def check_graph_sizes(cfg: Config, num_nodes: int, num_edges: int) -> None:
+    """Refuse, before any work, settings whose tensors on this graph would not fit in this
+    machine's memory (lower bounds: the augmented graph's edges with one score per stage-1 layer,
+    and stage 2's neighbour tables), naming the key to lower.
+
+    Raises:
+        ConfigError: ``graph.exp_deg`` or ``stage2.ks`` (and its per-type budgets) too large.
+    """
+    edges = num_edges + num_nodes * (2 * cfg.graph.exp_deg + 1)  # graph, expander and self-loop edges
+    stage1 = edges * (2 * 8 + 1 + 4 * cfg.stage1.num_layers)  # int64 endpoints, a type byte, float32 scores
+    if not fits_in_memory(stage1):
+        raise ConfigError(f"graph.exp_deg={cfg.graph.exp_deg:,} gives this graph {edges:,} attention edges "
+                          f"({stage1 / 2**30:,.0f} GiB with their scores), more than this machine's "
+                          f"{machine_memory() / 2**30:,.0f} GiB")
+    tables = num_nodes * sum(cfg.stage2.slots()) * 8  # one int64 neighbour id per slot per node
+    if not fits_in_memory(tables):
+        raise ConfigError(f"stage2.ks={_show(cfg.stage2.slots())} gives {num_nodes:,} nodes neighbour tables of "
+                          f"{tables / 2**30:,.0f} GiB, more than this machine's {machine_memory() / 2**30:,.0f} GiB")
+
+
+def _check_optimiser(cfg: Config) -> None:
+    for stage, s in (("stage1", cfg.stage1), ("stage2", cfg.stage2)):
+        if not 0 < s.lr <= MAX_LR:
+            raise ConfigError(f"{stage}.lr must be in (0, {MAX_LR:g}], got {s.lr}")
+        if s.weight_decay < 0:
+            raise ConfigError(f"{stage}.weight_decay must be non-negative, got {s.weight_decay}")
+        if s.lr * s.weight_decay > 1:  # AdamW scales the weights by 1 - lr * weight_decay each step
+            raise ConfigError(f"{stage}.lr x {stage}.weight_decay must be at most 1 (AdamW multiplies the "
+                              f"weights by 1 - lr x weight_decay every step), got {s.lr * s.weight_decay:g}")
+        if s.clip < 0:
+            raise ConfigError(f"{stage}.clip must be non-negative (0 = no clipping), got {s.clip}")
+
+
 def validate(cfg: Config) -> Config:
     """Check ranges and cross-field constraints; return ``cfg`` or raise ConfigError."""
+    _check_numbers(cfg)
     s1, s2, g, r = cfg.stage1, cfg.stage2, cfg.graph, cfg.run
     positive = {
         "graph.expander_candidates": g.expander_candidates, "stage1.hidden": s1.hidden,
@@ -357,6 +435,8 @@ def validate(cfg: Config) -> Config:
                           f"features), got {s2.feature_hops}")
     if s2.eval_samples > MAX_EVAL_SAMPLES:  # each sample is another prediction pass over val and test
         raise ConfigError(f"stage2.eval_samples must be at most {MAX_EVAL_SAMPLES}, got {s2.eval_samples}")
+    _check_optimiser(cfg)
+    _check_sizes(cfg)
     if s1.temp_ratio > 1:
         raise ConfigError(f"stage1.temp_ratio must be at most 1 (1 = no annealing), got {s1.temp_ratio}")
     for key, value in {"stage1.norm": s1.norm, "stage2.norm": s2.norm}.items():

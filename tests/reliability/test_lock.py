@@ -1,6 +1,7 @@
 """Item 2 of issue 15: one writer per run folder; a crashed writer does not leave it locked."""
 
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -65,3 +66,67 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         proc.wait()
     with run_folder_lock(folder):  # the kernel released the dead holder's lock
         pass
+
+
+# -- issue 23: no environment variable turns the lock off ------------------------------------------
+
+def _cli(args, env_extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                             "MASTER_PORT", "LOCAL_WORLD_SIZE")}
+    env.update(env_extra, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "spexphormer", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.parametrize("env", [
+    {"RANK": "1"},  # what schedulers and containers set
+    pytest.param({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}, marks=pytest.mark.slow),  # no rendezvous
+])
+def test_a_rank_variable_does_not_turn_the_lock_off(graph_file, tmp_path, env):
+    out = tmp_path / "out"
+    handle = _hold_like_another_process(out, 4242)
+    try:
+        proc = _cli(["run", "--data", str(graph_file), "--out", str(out), "--seeds", "1", *FAST], env)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        handle.close()
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [f"error: {out.resolve()} is in use by another spexphormer run (pid 4242)"]
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+
+
+@pytest.mark.slow
+def test_two_runs_with_rank_set_cannot_share_a_folder(graph_file, tmp_path):
+    """The probe's reproduction: two `RANK=1 spexphormer run` at once into one folder."""
+    out = tmp_path / "out"
+    args = ["run", "--data", str(graph_file), "--out", str(out), "--seeds", "1", *FAST,
+            "--set", "stage1.epochs=30"]
+    procs = [_cli(args, {"RANK": "1"}) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close(), p.stderr.close()
+    codes = sorted(code for code, _ in results)
+    if codes == [0, 0]:  # the second started only after the first had finished: not a race, but allowed
+        pytest.skip("the two runs did not overlap on this machine")
+    assert codes == [0, 2], results
+    assert "is in use by another spexphormer run" in next(err for code, err in results if code == 2)
+    log = (out / "seed0" / "log.jsonl").read_bytes()
+    assert b"\0" not in log
+    epochs = [json.loads(line)["epoch"] for line in log.splitlines()]
+    assert epochs == list(range(len(epochs)))  # one writer's epochs, in order
+
+
+def test_launched_needs_the_whole_launcher_environment(monkeypatch):
+    from spexphormer.utils.device import launched
+    full = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"}
+    for key, value in full.items():
+        monkeypatch.setenv(key, value)
+    assert launched()
+    for key in full:
+        monkeypatch.delenv(key)
+        assert not launched(), f"launched without {key}"
+        monkeypatch.setenv(key, full[key])
+    for key, value in [("WORLD_SIZE", "1"), ("WORLD_SIZE", "two"), ("RANK", "2")]:
+        monkeypatch.setenv(key, value)
+        assert not launched(), f"launched with {key}={value}"
+        monkeypatch.setenv(key, full[key])

@@ -62,3 +62,19 @@ def test_predict_never_unpickles_because_a_checkpoint_says_so(tmp_path):
     with pytest.raises(DataError, match="--trust-pickle"):
         predict(ckpt)
     assert not marker.exists()
+
+
+def test_trust_pickle_never_reaches_a_path_recorded_in_a_checkpoint(tmp_path, capsys):
+    """Issue 23: a checkpoint resealed with ``meta.source.path=evil.pt`` (its checksum is easy to
+    recompute), then ``predict --checkpoint crafted.pt --trust-pickle``: evil.pt must not run."""
+    path, marker = _crafted_graph_file(tmp_path)
+    source = {"dataset": None, "path": str(path), "split_index": 0, "symmetrize": True}
+    ckpt = save_checkpoint(tmp_path / "resealed-model.pt", "spexphormer", {}, {}, "0" * 16, preset(None).to_dict(),
+                           {"source": source})
+    assert main(["predict", "--checkpoint", str(ckpt), "--trust-pickle", "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --trust-pickle applies to the file given with --data only (a path recorded in a "
+                   "checkpoint is never unpickled)"]
+    with pytest.raises(DataError, match="a path recorded in a checkpoint is never unpickled"):
+        predict(ckpt)  # the library has no flag that reaches it at all
+    assert not marker.exists() and not (tmp_path / "p.csv").exists()

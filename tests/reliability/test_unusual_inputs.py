@@ -50,17 +50,25 @@ def test_stage2_with_a_last_batch_of_one_node(toy_graph):
     assert math.isfinite(result.fit.val)
 
 
-def _tiny(path, n: int, masks):
+def _tiny(path, n: int, masks, classes: int = 2):
     x = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
-    np.savez(path, node_features=x, node_labels=np.arange(n) % 2, edges=np.array([[i, (i + 1) % n] for i in range(n)]),
+    np.savez(path, node_features=x, node_labels=np.arange(n) % classes, edges=np.array([[i, (i + 1) % n] for i in range(n)]),
              train_masks=np.array(masks[0]), val_masks=np.array(masks[1]), test_masks=np.array(masks[2]))
     return path
 
 
 def test_a_three_node_graph_runs_end_to_end(tmp_path, capsys):
-    path = _tiny(tmp_path / "three.npz", 3, ([1, 0, 0], [0, 1, 0], [0, 0, 1]))
+    path = _tiny(tmp_path / "three.npz", 3, ([1, 0, 0], [0, 1, 0], [0, 0, 1]), classes=3)  # accuracy
     assert main(["run", "--data", str(path), "--out", str(tmp_path / "o"), "--seeds", "1", *FAST]) == 0
     json.loads((tmp_path / "o" / "results.json").read_text())
+
+
+def test_a_binary_graph_with_a_one_class_validation_set_is_refused(tmp_path, capsys):
+    """Issue 23: ROC-AUC of one class is undefined; it used to come out as NaN without a word."""
+    path = _tiny(tmp_path / "three.npz", 3, ([1, 0, 0], [0, 1, 0], [0, 0, 1]))  # binary: ROC-AUC
+    assert main(["run", "--data", str(path), "--out", str(tmp_path / "o"), "--seeds", "1", *FAST]) == 2
+    assert "every validation node has label 1: ROC-AUC is undefined on one class" in _error_line(capsys)
+    assert not (tmp_path / "o").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("n, masks", [(1, ([1], [0], [0])), (2, ([1, 0], [0, 1], [0, 0]))])

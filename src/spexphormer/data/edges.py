@@ -72,9 +72,9 @@ def clean_edges(
                 f"(min {lo}, max {hi})"
             )
     ea = None if edge_attr is None else _np(edge_attr)
-    if ea is not None and ea.shape[0] != ei.shape[1]:
+    if ea is not None and (ea.ndim == 0 or ea.shape[0] != ei.shape[1]):
         raise DataError(
-            f"{source}: edge_attr has {ea.shape[0]} rows but there are {ei.shape[1]} edges"
+            f"{source}: edge_attr has {ea.shape[0] if ea.ndim else 'no'} rows but there are {ei.shape[1]} edges"
         )
     src, dst = ei[0], ei[1]
     keep = src != dst

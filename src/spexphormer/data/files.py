@@ -40,7 +40,7 @@ from torch_geometric.data import Data
 from spexphormer.data.edges import assemble
 from spexphormer.data.roots import one_line
 from spexphormer.data.splits import describe_random, random_split, select_mask
-from spexphormer.errors import DataError
+from spexphormer.errors import DataError, shown
 
 PLATONOV = ("node_features", "node_labels", "edges")
 BENCH_ADJ = ("adj_data", "adj_indices", "adj_indptr", "adj_shape")
@@ -54,13 +54,16 @@ def _get(store: Mapping, key: str, path: Path, fmt: str) -> Any:
         raise DataError(f"{path}: missing key '{key}' ({fmt} format)")
     try:
         return store[key]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: cannot read key '{key}': {one_line(exc)}") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt member fails in numpy's or zipfile's parser in many ways
+        raise DataError(f"{path}: cannot read key '{key}' ({type(exc).__name__}: {one_line(exc, 120)})") from None
 
 
 def _numeric(a: Any, path: Path, what: str) -> np.ndarray:
     """``a`` as a numpy array of numbers (bool, int or float); strings and objects are refused."""
-    arr = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    try:
+        arr = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    except (TypeError, RuntimeError, ValueError) as exc:  # e.g. bfloat16, ragged lists
+        raise DataError(f"{path}: {what} must be an array of numbers ({one_line(exc, 120)})") from None
     if arr.dtype.kind not in "biuf":
         first = f" (first: {str(arr.flat[0])[:20]!r})" if arr.size else ""
         raise DataError(f"{path}: {what} must be numeric, got dtype {arr.dtype}{first}")
@@ -92,11 +95,21 @@ def finish_graph(path: Path, x, y, edge_index, masks, split_index, seed, symmetr
     y = _labels(y, path)
     multilabel = y.dim() == 2
     labelled = torch.ones(y.size(0), dtype=torch.bool) if multilabel else y >= 0
+    top = int(y.max()) + 1 if not multilabel and bool(labelled.any()) else 0
+    if top > max(n, 2):  # e.g. a stray label of 10**9: refused before it sizes the model's outputs
+        raise DataError(f"{path}: labels go up to {top - 1:,} but the graph has {n:,} nodes: class ids must be "
+                        "0..C-1 with at most one class per node")
     if num_classes is None:
-        num_classes = y.size(1) if multilabel else (int(y.max()) + 1 if bool(labelled.any()) else 0)
+        num_classes = y.size(1) if multilabel else top
+    if isinstance(num_classes, torch.Tensor) and num_classes.numel() == 1:
+        num_classes = num_classes.item()
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, float, np.integer, np.floating)) \
+            or not float(num_classes).is_integer() or num_classes < 0:
+        raise DataError(f"{path}: num_classes must be a non-negative integer, got {shown(num_classes)}")
     num_classes = int(num_classes)
     task = "multilabel" if multilabel else ("binary" if num_classes == 2 else "multiclass")
     metric = "rocauc" if task in ("binary", "multilabel") else "accuracy"
+    masks = {k: (None if m is None else _numeric(m, path, k)) for k, m in masks.items()}
     present = [m is not None for m in masks.values()]
     if any(present) and not all(present):
         absent = [k for k, m in masks.items() if m is None]
@@ -176,6 +189,20 @@ def pyg_safe_globals() -> list:
 TRUST_FLAG = "--trust-pickle"
 
 
+def _weights_only_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with PyG's ``Data`` types allow-listed and torch's own
+    warnings about the file's pickle protocol silenced (the refusal below says what matters)."""
+    with torch.serialization.safe_globals(pyg_safe_globals()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _plain_pickle(path: Path) -> bool:
+    """A pickle (protocol 2 or later) that is not torch.save's zip archive."""
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80" and not zipfile.is_zipfile(path)
+
+
 def _torch_load(path: Path, trust_pickle: bool = False) -> Any:
     """``torch.load`` with PyG's ``Data`` types allow-listed; anything else only if trusted.
 
@@ -184,19 +211,19 @@ def _torch_load(path: Path, trust_pickle: bool = False) -> Any:
     """
     if not trust_pickle:
         try:
-            with torch.serialization.safe_globals(pyg_safe_globals()):
-                return torch.load(path, map_location="cpu", weights_only=True)
+            return _weights_only_load(path)
         except pickle.UnpicklingError as exc:
-            last = (str(exc).strip().splitlines() or [""])[-1]
-            if "unsupported global" in str(exc).lower():
-                name = re.search(r"GLOBAL ([\w.]+)", str(exc))
-                raise DataError(
-                    f"{path} holds types outside PyG's Data ({name.group(1) if name else 'unknown'}); "
-                    f"loading it could run code from the file: refused (if you trust this file, "
-                    f"pass {TRUST_FLAG})") from None
-            raise DataError(f"cannot read {path}: corrupt torch file ({one_line(last)})") from exc
-        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise DataError(f"cannot read {path}: not a readable torch file ({one_line(exc)})") from exc
+            name = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            if "unsupported global" in str(exc).lower() or _plain_pickle(path):
+                what = (f"types outside PyG's Data ({name.group(1)})" if name else
+                        "a plain pickle, not tensors and PyG's Data as torch.save writes them")
+                raise DataError(f"{path} holds {what}; loading it could run code from the file: refused (if you "
+                                f"trust this file, pass {TRUST_FLAG})") from None
+            raise DataError(f"cannot read {path}: not a torch file of tensors and PyG's Data "
+                            f"({one_line(exc, 120)})") from None
+        except Exception as exc:  # noqa: BLE001 - any other file: the loader's errors are its own
+            raise DataError(f"cannot read {path}: not a readable torch file ({type(exc).__name__}: "
+                            f"{one_line(exc, 120)})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - arbitrary unpickling failures
@@ -230,8 +257,9 @@ def _npy(path: Path, name: str, required: bool = True):
         return None
     try:  # memory-mapped: the pages are read when used, and the OS may drop them again
         return np.load(file, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read {file}: {one_line(exc)}") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt header fails in numpy's parser in many ways
+        raise DataError(f"cannot read {file}: not a valid .npy file ({type(exc).__name__}: "
+                        f"{one_line(exc, 120)})") from None
 
 
 def _npy_dir(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
@@ -239,6 +267,9 @@ def _npy_dir(path: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
     if ei.ndim == 2 and ei.shape[0] != 2 and ei.shape[1] == 2:
         ei = ei.T
     masks = {k: _npy(path, k, required=False) for k in MASK_KEYS["pyg"]}
+    absent = [k for k, m in masks.items() if m is None]
+    if 0 < len(absent) < len(masks):
+        raise DataError(f"{path}: missing file '{absent[0]}.npy' (give all three mask files or none)")
     masks = {k: (None if m is None else np.asarray(m)) for k, m in masks.items()}
     with warnings.catch_warnings():  # a read-only map: torch may only read it, which is all we do
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -275,7 +306,7 @@ def load_file(path, split_index: int = 0, seed: int = 0, symmetrize: bool = True
         raise DataError(f"{path}: unsupported file type '{suffix}' (expected .npz, .pt or .pth)")
     try:
         f = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # noqa: BLE001 - as above
         raise DataError(f"cannot read {path}: not a valid .npz archive ({one_line(exc)})") from exc
     if not isinstance(f, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: a single array, not an .npz archive of named arrays")

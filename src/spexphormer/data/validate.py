@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any, Dict
 
 import torch
@@ -10,6 +11,7 @@ from torch_geometric.data import Data
 
 from spexphormer.data.info import METRICS, TASKS, declared
 from spexphormer.errors import DataError
+from spexphormer.utils.memory import fits_in_memory
 
 
 def _name(data: Data) -> str:
@@ -70,6 +72,7 @@ def validate_graph(data: Data) -> Data:
             raise DataError(f"{name}: y must be an integer [N] tensor, got {y.dtype} {list(y.shape)}")
         c = declared(data, "num_classes")
         c = int(c) if c is not None else (int(y.max()) + 1 if y.numel() else 0)
+        _check_class_count(name, c, n)
         out = (y < -1) | (y >= c)
         if bool(out.any()):
             raise DataError(
@@ -109,8 +112,34 @@ def validate_graph(data: Data) -> Data:
     return data
 
 
+#: The widest output layer a class count is checked against (C x width float32 weights).
+WIDEST_HEAD = 1024
+
+
+def _check_class_count(name: str, classes: int, n: int) -> None:
+    """The N x C outputs of one forward pass, and an output layer of C x ``WIDEST_HEAD`` weights,
+    must fit in memory: a stray label or class count of 10**9 must not ask for terabytes."""
+    if not fits_in_memory(4 * classes * max(n, WIDEST_HEAD)):
+        raise DataError(f"{name}: {classes:,} classes (for {n:,} nodes) need more memory for the model's outputs "
+                        "than this machine has: class ids must be 0..C-1")
+
+
 SET_NAME = {"train": "training", "val": "validation", "test": "test"}
 PURPOSE = {"train": "nothing to train on", "val": "nothing to select the model on", "test": "nothing to measure"}
+#: The training masks already warned about: a graph is checked when loaded and again when a run
+#: starts, and its warning is said once.
+_WARNED: dict[int, weakref.ref] = {}  # id -> the mask itself (ids of dead tensors are reused)
+
+
+def _first_warning(mask: torch.Tensor) -> bool:
+    """True the first time ``mask`` (this very tensor) is seen."""
+    known = _WARNED.get(id(mask))
+    if known is not None and known() is mask:
+        return False
+    for dead in [k for k, ref in _WARNED.items() if ref() is None]:
+        del _WARNED[dead]
+    _WARNED[id(mask)] = weakref.ref(mask)
+    return True
 
 
 def check_split(data: Data) -> None:
@@ -119,8 +148,9 @@ def check_split(data: Data) -> None:
     Errors: a mask with no labelled node (its metric would be NaN), and any overlap between the
     training, validation and test sets (each makes a reported number wrong: training nodes in the
     test set inflate the test metric, in the validation set they select a memorising model, and
-    validation nodes in the test set let model selection see the test). Warning: a training set
-    of a single class (a trivial classifier scores perfectly on it).
+    validation nodes in the test set let model selection see the test); under ROC-AUC, a
+    validation or test set of one class (the metric is undefined there). Warning (once per
+    graph): a training set of a single class (a trivial classifier scores perfectly on it).
 
     Raises:
         DataError: Naming the mask or the pair of masks.
@@ -135,7 +165,14 @@ def check_split(data: Data) -> None:
         both = int((masks[a] & masks[b]).sum())
         if both:
             raise DataError(f"{name}: {both} nodes are in both {a}_mask and {b}_mask (the sets must be disjoint)")
-    if y.dim() == 1:
+    if y.dim() == 1 and declared(data, "metric") == "rocauc":
+        for key in ("val", "test"):
+            classes = torch.unique(y[masks[key] & labelled])
+            if classes.numel() < 2:
+                raise DataError(f"{name}: every {SET_NAME[key]} node has label {int(classes[0])}: ROC-AUC is "
+                                f"undefined on one class, so the {SET_NAME[key]} metric would be NaN; use a "
+                                "split whose sets hold both classes")
+    if y.dim() == 1 and _first_warning(masks["train"]):
         classes = torch.unique(y[masks["train"] & labelled])
         if classes.numel() == 1:
             warnings.warn(f"{name}: every training node has label {int(classes[0])}: a model that always "

@@ -18,6 +18,7 @@ import time
 import uuid
 
 from spexphormer.distributed.world import is_communication_failure, launched, world
+from spexphormer.errors import one_error_line
 
 __all__ = ["launch_local", "report_crash", "report_error", "report_rank_failure", "threads_per_rank"]
 
@@ -37,6 +38,7 @@ def report_error(message: str, peer_lost: bool = False, status: int = 2, echo: b
     prints that other rank's error instead. ``status``: the exit status the job should end with
     (this rank may be stopped by the launcher before its own exit status is seen). ``echo=False``:
     print nothing here (a traceback follows)."""
+    message = one_error_line(message)  # one line, of bounded length, whatever the message quotes
     w = world() if launched() else None
     text = f"rank {w.rank} of {w.size}: {message}" if w is not None and w.active else message
     path = os.environ.get("TORCHELASTIC_ERROR_FILE")

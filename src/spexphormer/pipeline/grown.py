@@ -21,7 +21,7 @@ from torch_geometric.data import Data
 
 from spexphormer.config import Config
 from spexphormer.data import graph_info
-from spexphormer.errors import CheckpointError, DataError
+from spexphormer.errors import CheckpointError, DataError, one_error_line, shown
 from spexphormer.graph import graph_fingerprint
 from spexphormer.nn import AttentionScoreEstimator, Exphormer
 from spexphormer.nn.wide import wide_model
@@ -29,9 +29,10 @@ from spexphormer.pipeline.stage1 import augment_graph
 from spexphormer.pipeline.stage2 import model_inputs, predict_sampled
 from spexphormer.scores import Scores
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
+from spexphormer.utils.memory import fits_in_memory
 
 __all__ = ["feature_signature", "check_features", "estimator_path", "save_estimator", "read_estimator",
-           "is_new_graph", "predict_grown"]
+           "is_new_graph", "load_model", "node_ids", "predict_grown"]
 
 
 def feature_signature(x: Tensor) -> dict:
@@ -81,7 +82,46 @@ def is_new_graph(ckpt: dict, data: Data | None) -> bool:
         graph_fingerprint(data.edge_index, data.num_nodes, data.num_features) != ckpt["fingerprint"]
 
 
-def _load(cls, args: dict, state: dict, what: str):
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain(value) -> bool:
+    """A number, a string, None, or a list or tuple of those (what model constructors take)."""
+    return isinstance(value, _PLAIN) or isinstance(value, (list, tuple)) and all(isinstance(i, _PLAIN) for i in value)
+
+
+def load_model(cls, args: dict, state: dict, what: str):
+    """``cls(**args)`` with the weights ``state``, from a checkpoint that may have been edited by hand.
+
+    The arguments are first checked against the constructor and tried on the ``meta`` device (no
+    memory): unknown or missing arguments, values of the wrong type, a model larger than this
+    machine's memory, or weights of other names or shapes raise a one-line :class:`CheckpointError`.
+    """
+    import inspect
+
+    accepted = inspect.signature(cls).parameters
+    unknown = [k for k in args if k not in accepted]
+    if unknown:
+        raise CheckpointError(f"{what}: unknown model argument {shown(unknown[0])} for {cls.__name__}")
+    odd = next((k for k, v in args.items() if not _plain(v)), None)
+    if odd is not None:
+        raise CheckpointError(f"{what}: model argument {odd!r} is a {type(args[odd]).__name__}, not a plain value")
+    try:
+        with torch.device("meta"):
+            probe = cls(**args)
+    except Exception as exc:  # noqa: BLE001 - whatever a constructor raises on arguments it cannot take
+        raise CheckpointError(f"{what}: its model arguments do not build a {cls.__name__} "
+                              f"({type(exc).__name__}: {one_error_line(str(exc), 120)})") from None
+    expected = probe.state_dict()
+    nbytes = sum(t.numel() * t.element_size() for t in expected.values())
+    if not fits_in_memory(nbytes):
+        raise CheckpointError(f"{what}: its model arguments make a {cls.__name__} of {nbytes / 2**30:,.0f} GiB, "
+                              "more than this machine's memory")
+    wrong = next((k for k in expected.keys() | state.keys()
+                  if k not in state or k not in expected or tuple(state[k].shape) != tuple(expected[k].shape)), None)
+    if wrong is not None:
+        raise CheckpointError(f"{what} weights do not fit the model: weight {shown(wrong)} is missing, unexpected "
+                              "or of another shape")
     model = cls(**args)
     try:
         model.load_state_dict(state)
@@ -90,15 +130,29 @@ def _load(cls, args: dict, state: dict, what: str):
     return model.eval()
 
 
+def node_ids(nodes, num_nodes: int) -> Tensor:
+    """``nodes`` (Python ints) as a LongTensor, each in ``0..num_nodes-1`` and given once.
+
+    Checked as Python ints, before torch sees them: an id beyond int64 is a one-line
+    :class:`DataError`, not an overflow.
+    """
+    nodes = list(nodes)
+    bad = next((i for i in nodes if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < num_nodes), None)
+    if bad is not None:
+        raise DataError(f"node ids must be in 0..{num_nodes - 1}, got {shown(bad)}")
+    if len(set(nodes)) < len(nodes):
+        seen: set = set()
+        twice = next(i for i in nodes if i in seen or seen.add(i))
+        raise DataError(f"node {twice} is given twice: give each node id once")
+    return torch.as_tensor(nodes, dtype=torch.long)
+
+
 def _nodes(ckpt: dict, data: Data, nodes) -> Tensor:
     if nodes is None:
         trained = ckpt["meta"].get("num_nodes")
-        start = trained if trained is not None and trained < data.num_nodes else 0
+        start = trained if isinstance(trained, int) and 0 <= trained < data.num_nodes else 0
         return torch.arange(start, data.num_nodes)
-    ids = torch.as_tensor(nodes, dtype=torch.long)
-    if ids.numel() and (ids.min() < 0 or ids.max() >= data.num_nodes):
-        raise DataError(f"node ids must be in 0..{data.num_nodes - 1}")
-    return ids
+    return node_ids(nodes, data.num_nodes)
 
 
 def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str = "cpu", seed: int = 0,
@@ -123,16 +177,20 @@ def predict_grown(ckpt: dict, data: Data, nodes=None, device: torch.device | str
     x = data.x.to(device)
     with torch.no_grad():
         if kind == "exphormer":
-            model = _load(Exphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
+            model = load_model(Exphormer, ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
             inputs = model_inputs(data, cfg).to(device)  # the degree and propagated columns of the new graph
             logits = model(inputs, graph.edge_index.to(device), graph.edge_type.to(device))[ids.to(device)].cpu()
         else:
             est = ckpt["meta"]["estimator"]
-            estimator = _load(AttentionScoreEstimator, est["model_args"], est["state_dict"], "estimator").to(device)
+            if not isinstance(est, dict) or not {"model_args", "state_dict", "temperature"} <= est.keys():
+                raise CheckpointError("the checkpoint's estimator record is incomplete (model_args, state_dict, "
+                                      "temperature)")
+            estimator = load_model(AttentionScoreEstimator, est["model_args"], est["state_dict"], "estimator")
+            estimator = estimator.to(device)
             _, layer_scores = estimator(x, graph.edge_index.to(device), graph.edge_type.to(device),
                                         temperature=est["temperature"], return_scores=True)
             scores = Scores(layer_scores.float().cpu(), graph,
                             graph_fingerprint(data.edge_index, data.num_nodes, data.num_features))
-            model = _load(wide_model(kind), ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
+            model = load_model(wide_model(kind), ckpt["model_args"], ckpt["state_dict"], "checkpoint").to(device)
             logits = predict_sampled(model, data, ids, scores, cfg, seed, device, samples)
     return {"nodes": ids, "logits": logits, "task": ckpt["meta"].get("task") or graph_info(data).task}

@@ -22,6 +22,7 @@ from spexphormer.errors import CheckpointError, SpexphormerError
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
 from spexphormer.train.state import TrainingState
 from spexphormer.utils.checksum import content_digest
+from spexphormer.utils.io import make_folder
 from spexphormer.utils.memory import StageMeter
 
 NOT_IN_KEY = ("seeds", "threads", "device", "checkpoint_every", "checkpoint_seconds")
@@ -85,7 +86,7 @@ def train_seeds(kind: str, seeds: list[int], data: Data, cfg: Config, out: Path,
     digest, extra = data_digest(data), content_digest(extra)  # once, not per seed
     records = []
     for seed in seeds:
-        folder = out / f"seed{seed}"
+        folder = make_folder(out / f"seed{seed}") if world().is_main else out / f"seed{seed}"  # not a link
         key = run_key(data, cfg, kind, seed, extra, digest)
         done = finished_seed(folder / "model.pt", key) if resume else None
         if done is None:

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import math
 import platform
+import warnings
 from pathlib import Path
 from statistics import mean, stdev
 
 import torch
 from torch_geometric.data import Data
 
-from spexphormer.config import Config
+from spexphormer.config import Config, check_graph_sizes
 from spexphormer.data import graph_info
 from spexphormer.data.validate import check_split
 from spexphormer.distributed import world
 from spexphormer.graph import graph_fingerprint
 from spexphormer.pipeline.exphormer import train_exphormer
-from spexphormer.pipeline.grown import feature_signature, read_estimator, save_estimator
+from spexphormer.pipeline.grown import estimator_path, feature_signature, read_estimator, save_estimator
 from spexphormer.pipeline.resume import data_digest, run_key, train_seeds, training_state
 from spexphormer.pipeline.stage1 import estimate, estimator_args, split_of
 from spexphormer.pipeline.stage1_sharded import estimate_sharded
@@ -87,14 +88,20 @@ def scores_file(out: Path, cfg: Config, split: dict, digest: str) -> Path:
 def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, progress=True, resume=False):
     """Load ``scores_path`` (checked against the graph and the split), or reuse/compute
     ``OUT/scores-<key>-<split>.pt``; with ``resume``, an interrupted estimator continues from its
-    last snapshot.
+    last snapshot. Stage 1 is finished when both its scores and its estimator file exist: scores
+    without their estimator (a run killed between the two writes) are made again.
 
     Returns (scores, stage-1 summary dict).
     """
     check_split(data)
+    check_graph_sizes(cfg, data.num_nodes, data.num_edges)
     split, digest = split_of(data), data_digest(data)
     path = Path(scores_path) if scores_path else scores_file(out, cfg, split, digest)
-    if scores_path or path.exists():
+    if not scores_path and path.exists() and not estimator_path(path).is_file():
+        # the estimator is written right after the scores: a run killed in between left these
+        warnings.warn(f"{path} has no estimator file beside it (a run stopped between writing the two): stage 1 "
+                      "runs again, so that checkpoints can predict on grown graphs", stacklevel=2)
+    elif scores_path or path.exists():
         scores = Scores.load(path, graph_fingerprint(data.edge_index, data.num_nodes, data.num_features), split)
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     state = training_state(out / "stage1.state.pt", cfg, run_key(data, cfg, "stage1", digest=digest), resume)
@@ -165,8 +172,9 @@ def run_exphormer(data: Data, cfg: Config, out: str | Path, device: torch.device
                   progress: bool = True, resume: bool = False) -> dict:
     """Full-batch Exphormer for every seed; writes ``OUT/results.json`` in the same layout."""
     out, device = Path(out), torch.device(device)
-    out.mkdir(parents=True, exist_ok=True)
     check_split(data)
+    check_graph_sizes(cfg, data.num_nodes, data.num_edges)
+    out.mkdir(parents=True, exist_ok=True)
     results = _header(data, cfg, device, "exphormer")
     fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
 

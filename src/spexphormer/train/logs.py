@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from spexphormer.utils.io import atomic_write
+from spexphormer.utils.io import atomic_write, make_folder, open_in_place
 
 HEARTBEAT_SECONDS = 60.0
 METRIC_KEYS = ("train", "val", "test")
@@ -77,8 +77,8 @@ class EpochLogger:
         self._jsonl = self._csv = self._csv_writer = self._tb = None
         self.path = Path(log_path) if log_path is not None else None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._jsonl = open(self.path, "w")
+            make_folder(self.path.parent)
+            self._jsonl = open_in_place(self.path, "w")  # a link or a device there is refused
             self._tb = _tensorboard_writer(self.path.parent, self.path.stem)
 
     @property
@@ -128,7 +128,7 @@ class EpochLogger:
 
     def _write_csv(self, record: dict) -> None:
         if self._csv is None:
-            self._csv = open(self.csv_path, "w", newline="")
+            self._csv = open_in_place(self.csv_path, "w")
             self._csv_writer = csv.DictWriter(self._csv, fieldnames=list(record), extrasaction="ignore")
             self._csv_writer.writeheader()
         self._csv_writer.writerow(record)

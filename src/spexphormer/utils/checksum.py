@@ -44,7 +44,7 @@ def _feed(h, obj: Any) -> None:
     elif isinstance(obj, float):
         h.update(b"F" + struct.pack("<d", obj))
     elif isinstance(obj, str):
-        data = obj.encode()
+        data = obj.encode("utf-8", "surrogateescape")  # a path's undecodable bytes, as they were
         h.update(f"S{len(data)};".encode() + data)
     elif isinstance(obj, bytes):
         h.update(f"Y{len(obj)};".encode() + obj)

@@ -9,9 +9,25 @@ import torch
 from spexphormer.errors import ConfigError
 
 
+#: What torchrun (and ``--nproc``) set in every rank; a scheduler or a container may set some of
+#: them (``RANK`` alone is common), which does not make a process a rank of a job.
+LAUNCHER_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _env_int(name: str) -> int | None:
+    try:
+        return int(os.environ[name])
+    except (KeyError, ValueError):
+        return None
+
+
 def launched() -> bool:
-    """True inside a process started by torchrun (or ``--nproc``) with more than one rank."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    """True inside a rank started by torchrun (or ``--nproc``) with more than one rank: the whole
+    launcher environment is present, with integer ranks and ``WORLD_SIZE`` > 1."""
+    if not all(os.environ.get(name) for name in LAUNCHER_ENV):
+        return False
+    size, rank, local = (_env_int(name) for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"))
+    return size is not None and size > 1 and rank is not None and 0 <= rank < size and local is not None
 
 
 def rank_device(device: torch.device) -> torch.device:

@@ -1,10 +1,20 @@
-"""Atomic writes: a file is either the old one, or the complete new one, never half-written."""
+"""Every file the tool writes: atomically where it replaces one, and never through a link.
+
+Two rules hold for every path written here (README, "Reliability"):
+
+* a path that is a symbolic link (dangling or not), a device, a FIFO, a socket or a folder is
+  refused with a one-line :class:`~spexphormer.errors.WriteError`, never written through or
+  replaced (:func:`refuse_special`; files opened in place use ``O_NOFOLLOW``);
+* a replaced file is either the old one or the complete new one (:func:`atomic_write`).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,13 +62,81 @@ def _write_error(path: Path, exc: OSError) -> WriteError:
     return WriteError(f"cannot write {path}: {exc.strerror or exc} (the previous file, if any, is unchanged)")
 
 
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str | None:
+    """What a file of ``mode`` is, when it is not a regular file."""
+    return next((name for test, name in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "a special file")
+
+
+def _refused(path: Path, kind: str) -> WriteError:
+    return WriteError(f"refusing to write {path}: it is {kind}, not a regular file (spexphormer writes neither "
+                      "through nor over links and devices; remove it or choose another path)")
+
+
+def refuse_special(path: str | os.PathLike) -> None:
+    """Raise :class:`WriteError` when ``path`` exists as anything but a regular file (a symbolic
+    link, also a dangling one, is refused whatever it points to)."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    kind = _kind(mode)
+    if kind is not None:
+        raise _refused(path, kind)
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """``mkdir -p path``; a ``path`` that is a symbolic link (or not a folder) is refused, so that a
+    link planted inside a run folder cannot lead its files elsewhere."""
+    path = Path(path)
+    if path.is_symlink():
+        raise _refused(path, "a symbolic link")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise _refused(path, _kind(os.lstat(path).st_mode) or "a file") from None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    return path
+
+
+def open_in_place(path: str | os.PathLike, mode: str = "w"):
+    """Open a regular file for writing in place (``"w"``: truncated, ``"a"``: appended, ``"r+"``:
+    read and write, created if absent), with ``O_NOFOLLOW``: a link or a device is refused with a
+    :class:`WriteError` and is left as it was. Returns a text handle."""
+    path = Path(path)
+    refuse_special(path)
+    flags = {"w": os.O_WRONLY, "a": os.O_WRONLY | os.O_APPEND, "r+": os.O_RDWR}[mode]
+    try:  # O_NONBLOCK: a FIFO planted between the check and the open must not block the open
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refused(path, "a symbolic link") from None
+        raise _write_error(path, exc) from None
+    kind = _kind(os.fstat(fd).st_mode)
+    if kind is not None:  # swapped in between the check and the open
+        os.close(fd)
+        raise _refused(path, kind)
+    if mode == "w":
+        os.ftruncate(fd, 0)
+    return os.fdopen(fd, mode, newline="")
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(handle)`` on a temporary file beside ``path``, then rename it into place.
 
     An ``OSError`` (a full disk, a read-only folder) raises :class:`~spexphormer.errors.WriteError`
-    and leaves the previous file untouched; stale temporary files of dead writers are removed.
+    and leaves the previous file untouched; stale temporary files of dead writers are removed. A
+    ``path`` that is a link, a device or anything but a regular file is refused, not replaced.
     """
     path = Path(path)
+    refuse_special(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path.parent)
@@ -137,13 +215,16 @@ def load_torch(path: str | os.PathLike, fmt: str, version: int | tuple[int, ...]
     Every failure (missing, truncated, another kind of file, another version) raises ``error``
     with a one-line message that names ``what`` and the path.
     """
+    import warnings
     import zipfile
 
     path = Path(path)
     if not path.is_file():
-        raise error(f"{what} {path} does not exist")
+        raise error(f"{what} {path} is a folder, not a file" if path.is_dir() else f"{what} {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on a foreign pickle protocol: the error below says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise error(f"{what} {path} is truncated or corrupt ({type(exc).__name__})") from None
     except Exception as exc:  # unpickling errors of unexpected content
@@ -157,3 +238,41 @@ def load_torch(path: str | os.PathLike, fmt: str, version: int | tuple[int, ...]
                     + (": it was written by an older spexphormer; run it again" if
                        isinstance(payload.get("version"), int) and payload["version"] < min(versions) else ""))
     return payload
+
+
+def read_small_text(path: str | os.PathLike, limit: int, what: str, error: type[Exception]) -> str:
+    """The UTF-8 text of a small input file (a config, a list of node ids), read whole.
+
+    Anything but a regular file (``/dev/zero``, a FIFO, a folder), a file over ``limit`` bytes or
+    text that is not UTF-8 raises ``error`` with one line naming ``what`` and the path.
+    """
+    path = Path(path)
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    kind = _kind(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise error(f"{what} {path} is {kind}, not a regular file")
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise error(f"{what} {path} is larger than {limit:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def check_path_text(path: str | os.PathLike, what: str) -> None:
+    """Refuse a path that is not valid UTF-8 (``os.fsdecode`` keeps such bytes as surrogates):
+    files record their paths as text, so such a path would fail only after the work is done."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WriteError(f"{what}: the path {ascii(os.fspath(path))[:200]} is not valid UTF-8; rename it or choose "
+                         "another") from None

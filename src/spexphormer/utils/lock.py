@@ -5,6 +5,10 @@ Windows, through :func:`filelock.lock_descriptor`), so the kernel drops it when 
 however it exits (a SIGKILLed run leaves no stale lock). The lock file holds the holder's pid, for the
 error message only. Locks are re-entrant within a process: ``run`` locks the folder and calls
 ``obtain_scores``, which locks it again.
+
+Every process that writes takes the lock. The one exception is a rank other than 0 of a process
+group this process has joined (torchrun, ``--nproc``): those ranks write nothing. Environment
+variables alone (``RANK``, which schedulers and containers set) never turn the lock off.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch.distributed as dist
 from filelock import lock_descriptor
 
 from spexphormer.errors import RunFolderBusy
+from spexphormer.utils.io import make_folder, open_in_place
 
 LOCK_NAME = ".spexphormer.lock"
 
@@ -35,14 +41,20 @@ def _holder(handle) -> str:
         return ""
 
 
+def _writes_nothing() -> bool:
+    """True in a rank other than 0 of a process group this process has joined (it writes no file)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_rank() != 0
+
+
 @contextmanager
 def run_folder_lock(folder: str | os.PathLike):
     """Hold the folder's lock for the block; raise :class:`RunFolderBusy` if another process has it.
 
-    Under torchrun the ranks of one job share the folder and only rank 0 writes: rank 0 alone
-    takes the lock."""
+    Under torchrun the ranks of one job share the folder and only rank 0 writes: in a joined
+    process group, rank 0 alone takes the lock. The lock file is opened without following links:
+    a link planted in its place is refused, not written through."""
     folder = Path(folder).resolve()
-    if int(os.environ.get("RANK", "0")) != 0:
+    if _writes_nothing():
         yield folder
         return
     with _guard:
@@ -50,8 +62,8 @@ def run_folder_lock(folder: str | os.PathLike):
             _held[folder][1] += 1
             entry = _held[folder]
         else:
-            folder.mkdir(parents=True, exist_ok=True)
-            handle = open(folder / LOCK_NAME, "a+")
+            make_folder(folder)
+            handle = open_in_place(folder / LOCK_NAME, "r+")
             if not lock_descriptor(handle.fileno(), blocking=False):
                 who = _holder(handle)
                 handle.close()

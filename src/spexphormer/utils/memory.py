@@ -7,6 +7,7 @@ child process per stage. On CUDA the allocator's own peak counter is used.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -118,3 +119,18 @@ class StageMeter:
                 "baseline_memory_bytes": self.baseline_bytes,
                 "memory_kind": "cuda_max_allocated" if self._cuda else
                 ("peak_rss" if self.exact else "peak_rss_since_process_start")}
+
+
+def machine_memory() -> int:
+    """This machine's physical memory in bytes (0 where unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def fits_in_memory(nbytes: int) -> bool:
+    """Whether ``nbytes`` could be held at all by this machine (an upper bound: a check against
+    sizes that ask for terabytes, made before anything is allocated)."""
+    total = machine_memory()
+    return total == 0 or nbytes <= total
