@@ -73,4 +73,10 @@ def test_readme_blocks_run(tmp_path, monkeypatch):
     table = np.loadtxt(tmp_path / "new-nodes.csv", delimiter=",", skiprows=1)
     assert table[:, 0].astype(int).tolist() == list(range(1600, 2000))
     y = namespace["data"].y[1600:].numpy()
-    assert (table[:, 1].astype(int) == y).mean() > 0.4  # 5 classes: chance 0.2
+    # Accuracy on the 400 new nodes after the README's short run (5 + 10 epochs). Measured over 10
+    # seeds (stage1/graph/run seed 0..9) x {1 thread, 2 threads, 1 thread with
+    # ATEN_CPU_CAPABILITY=default and MKL_ENABLE_INSTRUCTIONS=AVX2} on one machine (30 runs):
+    # min 0.3975, mean 0.478, max 0.525 (an AMD EPYC machine gave 0.3975 for this seed); the same
+    # run with lr 1e-12 in both stages (a model that learned nothing): 0.21-0.23 (3 seeds); 5 classes.
+    # 0.3 sits 0.1 below the lowest trained run and 0.07 above the untrained ones.
+    assert (table[:, 1].astype(int) == y).mean() > 0.3
