@@ -114,8 +114,9 @@ def test_run_and_predict_on_gpu(model, tmp_path):
     # Not measured on a GPU (no device was lent). The same runs on the CPU (stage1/graph/run seed
     # 0..9 native, 0..4 with ATEN_CPU_CAPABILITY=default + MKL_ENABLE_INSTRUCTIONS=AVX2; 15 runs):
     # spexphormer min 0.706, mean 0.809, max 0.869; local-attention min 0.762, mean 0.808, max 0.856;
-    # with lr 1e-12 (learned nothing): 0.41 and 0.39 (seed 0). Chance is 0.5.
-    assert results["test"]["mean"] > 0.6
+    # with lr 1e-12 (learned nothing): 0.41 and 0.39 (seed 0), and up to 0.60 over 4 seeds for the
+    # same toy graph in test_local_model_cli.py. Chance is 0.5; the bound sits between: 0.65.
+    assert results["test"]["mean"] > 0.65
     pred = tmp_path / "pred.csv"
     assert main(["predict", "--checkpoint", str(out / "seed0" / "model.pt"), "--device", "cuda",
                  "--out", str(pred)]) == 0
@@ -128,4 +129,4 @@ def test_exphormer_on_gpu(tmp_path):
     assert main(["train", "--data", str(path), "--model", "exphormer", "--seeds", "1", "--out", str(out),
                  "--device", "cuda", *FAST, "--set", "stage2.epochs=5"]) == 0
     # On the CPU, as above (15 runs): min 0.797, mean 0.835, max 0.862; learned nothing: 0.37.
-    assert json.loads((out / "results.json").read_text())["test"]["mean"] > 0.6
+    assert json.loads((out / "results.json").read_text())["test"]["mean"] > 0.65
