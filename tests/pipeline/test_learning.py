@@ -46,6 +46,8 @@ CONFIG = ["graph.exp_deg=3", "stage1.num_layers=1", "stage1.epochs=120", "stage1
 #: (data, stage1 and graph seed 0..9, 1 thread): 60 epochs collapsed in 2 of 6 seeds, 120 epochs
 #: in 1 of 10 (seed 8); a change of CPU or thread count moves the trajectory like a change of seed.
 #: With three tries, a collapse of all three is what the test can still catch (a broken estimator).
+#: Checked with the best of three on data seeds 8 (whose single estimator collapsed) and 1: graph
+#: share 0.97 / 0.99, learned 0.977 / 0.969, uniform 0.807 / 0.761.
 STAGE1_SEEDS = (0, 1, 2)
 
 
