@@ -83,7 +83,13 @@ def test_local_attention_end_to_end_through_the_cli(tmp_path, capsys):
     assert "local-attention (1 seeds)" in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "local-attention" and results["config"]["stage2"]["graph_ks"]
-    assert results["test"]["mean"] > 0.6  # the toy labels leak into features and neighbours
+    # The toy labels leak into features and neighbours. Test ROC-AUC measured over stage1/graph/run
+    # seed 0..9 (1 thread) and 0..4 (2 threads; ATEN_CPU_CAPABILITY=default with
+    # MKL_ENABLE_INSTRUCTIONS=AVX2), 20 runs: min 0.727, mean 0.801, max 0.837; with lr 1e-12 in
+    # both stages (learned nothing; 60 test nodes, so chance alone spreads widely): 0.39, 0.46,
+    # 0.60, 0.51 (seeds 0..3) -- the old bound 0.6 let one through. 0.67 sits 0.057 below the lowest
+    # trained run and 0.066 above the highest untrained one.
+    assert results["test"]["mean"] > 0.67
     pred = tmp_path / "pred.csv"
     assert main(["predict", "--checkpoint", str(out / "seed0" / "model.pt"), "--nodes", "1,2,3",
                  "--out", str(pred)]) == 0

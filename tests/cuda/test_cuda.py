@@ -90,6 +90,8 @@ def test_stage1_training_on_gpu_follows_the_cpu_trajectory():
     cpu = estimate(data, cfg, progress=False, device="cpu")
     gpu = estimate(data, cfg, progress=False, device="cuda")
     for a, b in zip(cpu.fit.history, gpu.fit.history):
+        # On the CPU, fused against edge-list kernels (the same kind of rounding difference), over
+        # 50 runs (seeds x threads x capabilities): loss <= 1e-6, val <= 0.019 (test_stage1_fused.py).
         assert abs(a["loss"] - b["loss"]) < 1e-3 and abs(a["val"] - b["val"]) < 0.05
 
 
@@ -109,7 +111,12 @@ def test_run_and_predict_on_gpu(model, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["machine"]["device"].startswith("cuda") and results["machine"]["gpu"]
     assert results["stages"]["stage1"]["memory_kind"] == "cuda_max_allocated"
-    assert results["test"]["mean"] > 0.6
+    # Not measured on a GPU (no device was lent). The same runs on the CPU (stage1/graph/run seed
+    # 0..9 native, 0..4 with ATEN_CPU_CAPABILITY=default + MKL_ENABLE_INSTRUCTIONS=AVX2; 15 runs):
+    # spexphormer min 0.706, mean 0.809, max 0.869; local-attention min 0.762, mean 0.808, max 0.856;
+    # with lr 1e-12 (learned nothing): 0.41 and 0.39 (seed 0), and up to 0.60 over 4 seeds for the
+    # same toy graph in test_local_model_cli.py. Chance is 0.5; the bound sits between: 0.65.
+    assert results["test"]["mean"] > 0.65
     pred = tmp_path / "pred.csv"
     assert main(["predict", "--checkpoint", str(out / "seed0" / "model.pt"), "--device", "cuda",
                  "--out", str(pred)]) == 0
@@ -121,4 +128,5 @@ def test_exphormer_on_gpu(tmp_path):
     out = tmp_path / "out"
     assert main(["train", "--data", str(path), "--model", "exphormer", "--seeds", "1", "--out", str(out),
                  "--device", "cuda", *FAST, "--set", "stage2.epochs=5"]) == 0
-    assert json.loads((out / "results.json").read_text())["test"]["mean"] > 0.6
+    # On the CPU, as above (15 runs): min 0.797, mean 0.835, max 0.862; learned nothing: 0.37.
+    assert json.loads((out / "results.json").read_text())["test"]["mean"] > 0.65

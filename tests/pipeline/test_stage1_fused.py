@@ -33,11 +33,17 @@ def test_fused_and_edge_list_training_agree(toy_graph):
     # float32 training: equal up to rounding; AdamW turns the rounding noise of gradients that are
     # exactly zero in exact arithmetic (biases followed by a norm) into full steps, so the
     # trajectories drift apart slowly; a few epochs stay close.
+    # Measured (largest difference over the 4 epochs), 10-20 seeds (stage1/graph seed) each with
+    # 1 thread, 2 threads, ATEN_CPU_CAPABILITY=default and =avx2 (MKL_ENABLE_INSTRUCTIONS=AVX2),
+    # 50 runs: loss at most 1e-6 (the logged loss's rounding unit), 0 in most runs; val ROC-AUC
+    # (60 nodes: one swapped pair moves it by ~0.001) mean 0.004, max 0.019 -- at the old bound 0.02.
+    # Bounds: loss 1e-4 (100x the largest measured; an epoch of training moves it by 3e-3 to 5e-3
+    # here), val 0.05 (2.5x the largest measured).
     cfg = preset("cora").override(["stage1.epochs=4", "stage1.temp_wait=2", "graph.exp_deg=2"])
     fused = estimate(toy_graph, cfg, progress=False, fused=True)
     plain = estimate(toy_graph, cfg, progress=False, fused=False)
     for a, b in zip(fused.fit.history, plain.fit.history):
-        assert abs(a["loss"] - b["loss"]) < 1e-4 and abs(a["val"] - b["val"]) < 0.02
+        assert abs(a["loss"] - b["loss"]) < 1e-4 and abs(a["val"] - b["val"]) < 0.05
 
 
 def test_preset_for_size():

@@ -57,7 +57,13 @@ def test_predict_scores_the_new_nodes_of_the_grown_graph(trained, capsys):
     assert table[:, 0].astype(int).tolist() == list(range(BEFORE, 400))
     auc = roc_auc_score(after.y[BEFORE:].numpy(), table[:, 2])
     print(f'AUC on the new nodes: {auc:.4f}')
-    assert auc > 0.65, auc  # chance is 0.5; the new nodes were never seen in training
+    # chance is 0.5; the new nodes were never seen in training. Measured (stage1/graph/run seed
+    # 0..9, 1 thread; seeds 0..4 with ATEN_CPU_CAPABILITY=default + MKL_ENABLE_INSTRUCTIONS=AVX2;
+    # seeds 0..2 with 2 threads; 18 runs): min 0.795, mean 0.848, max 0.869; with lr 1e-12 (learned
+    # nothing): 0.32 (seed 0). With 100 new nodes, chance alone reaches ~0.65 now and then (on the
+    # 60 test nodes of the same toy graph an untrained model reached 0.60 in 4 seeds), so the bound
+    # is 0.7: 0.095 below the lowest trained run.
+    assert auc > 0.7, auc
     # explicit node ids on the grown graph, old ones included
     assert main(["predict", "--checkpoint", ckpt, "--data", paths["after"], "--nodes", "0,350",
                  "--out", str(out)]) == 0
@@ -97,4 +103,5 @@ def test_whole_graph_inputs_are_recomputed_on_the_grown_graph(trained, capsys):
                  "--out", str(out)]) == 0
     table = np.loadtxt(out, delimiter=",", skiprows=1)
     assert table[:, 0].astype(int).tolist() == list(range(BEFORE, 400))
-    assert roc_auc_score(after.y[BEFORE:].numpy(), table[:, 2]) > 0.65
+    # Measured as above (18 runs): min 0.775, mean 0.824, max 0.861; learned nothing: 0.46 (seed 0).
+    assert roc_auc_score(after.y[BEFORE:].numpy(), table[:, 2]) > 0.7

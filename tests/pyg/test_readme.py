@@ -69,9 +69,19 @@ def test_readme_blocks_run(tmp_path, monkeypatch):
             for line in code.replace("\\\n", " ").splitlines():
                 _run_shell_line(line)
     log = (tmp_path / "run.log").read_text()
-    assert "\r" not in log and len(log.splitlines()) == 2  # stage 1 and the one seed
+    # one line per stage when it ends (stage 1 and the one seed), plus one a minute while a stage
+    # runs: on a busy machine (measured: stage 2 took 133 s under load) those appear too
+    ends = [line for line in log.splitlines() if ": epoch " not in line]
+    assert "\r" not in log and len(ends) == 2, log
+    assert ends[0].startswith("stage 1") and ends[1].startswith("stage 2 (seed 0)"), log
     assert {"curves.png", "log.csv", "log.jsonl", "model.pt"} <= {p.name for p in (tmp_path / "runs/before/seed0").iterdir()}
     table = np.loadtxt(tmp_path / "new-nodes.csv", delimiter=",", skiprows=1)
     assert table[:, 0].astype(int).tolist() == list(range(1600, 2000))
     y = namespace["data"].y[1600:].numpy()
-    assert (table[:, 1].astype(int) == y).mean() > 0.4  # 5 classes: chance 0.2
+    # Accuracy on the 400 new nodes after the README's short run (5 + 10 epochs). Measured over 10
+    # seeds (stage1/graph/run seed 0..9) x {1 thread, 2 threads, 1 thread with
+    # ATEN_CPU_CAPABILITY=default and MKL_ENABLE_INSTRUCTIONS=AVX2} on one machine (30 runs):
+    # min 0.3975, mean 0.478, max 0.525 (an AMD EPYC machine gave 0.3975 for this seed); the same
+    # run with lr 1e-12 in both stages (a model that learned nothing): 0.21, 0.23 (2 seeds); 5 classes.
+    # 0.3 sits 0.1 below the lowest trained run and 0.07 above the untrained ones.
+    assert (table[:, 1].astype(int) == y).mean() > 0.3
