@@ -147,11 +147,11 @@ def _load_graph(args, split_index: int, required: bool = True):
         if required:
             raise SpexphormerError("give --dataset NAME or --data PATH")
         return None
-    from spexphormer.distributed.world import local_rank_zero_first
-    with local_rank_zero_first():  # under torchrun: one rank per machine fills the dataset cache
-        data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split_index,
-                          symmetrize=args.symmetrize, trust_pickle=args.trust_pickle)
-    return data
+    from spexphormer.distributed.machine_share import shared_graph
+    # under torchrun: local rank 0 of each machine loads it, every local rank maps that one copy
+    return shared_graph(lambda: load_graph(dataset=args.dataset, path=args.data, root=args.data_root,
+                                           split_index=split_index, symmetrize=args.symmetrize,
+                                           trust_pickle=args.trust_pickle))
 
 
 def _config(args):

@@ -9,6 +9,18 @@ load (checksum, then :func:`~spexphormer.artifact_checks.check_scores`): a trunc
 inconsistent file, another format, a file made for another graph, or one whose estimator trained
 on another split (whose labels may include this split's test nodes) raises
 :class:`~spexphormer.errors.ScoresMismatch`.
+
+Two layouts hold the same contents:
+
+* one ``torch.save`` file (``scores-<key>.pt``), loaded into the process's memory;
+* a folder of ``.npy`` arrays (``edge_index``, ``edge_type``, ``ptr``, ``scores``) and a
+  ``manifest.json`` with their SHA-256s and the rest (:mod:`spexphormer.utils.npy_folder`),
+  which every process of a machine memory-maps read-only, so the page cache holds it once.
+  Several ranks can write it together, each its slice of the edges
+  (:func:`start_scores_folder`, :func:`write_scores_slice`, :func:`seal_scores_folder`).
+
+:meth:`Scores.save` picks the layout by the name (``.pt``: the file; else the folder), and
+:meth:`Scores.load` reads either.
 """
 
 from __future__ import annotations
@@ -25,11 +37,21 @@ from spexphormer.artifact_checks import check_scores
 from spexphormer.errors import ScoresMismatch
 from spexphormer.graph.augment import AugmentedGraph
 from spexphormer.graph.fingerprint import describe_split, same_split
+from spexphormer.utils import npy_folder
 from spexphormer.utils.checksum import load_sealed, save_sealed
 
 FORMAT = "spexphormer-scores"
 VERSION = 3  # 2: records the split its estimator trained on; 3: carries a SHA-256 of its contents
 LEGACY = (1, 2)  # readable older versions (no checksum)
+FOLDER_FORMAT, FOLDER_VERSION = "spexphormer-scores-folder", 1
+_ARRAYS = ("edge_index", "edge_type", "ptr", "scores")
+_META = ("fingerprint", "split", "num_nodes", "config", "config_key", "temperature", "metrics")
+
+
+def is_folder_path(path: str | os.PathLike) -> bool:
+    """Does ``path`` name the folder layout (an existing folder, or a new name without ``.pt``)?"""
+    path = Path(path)
+    return path.is_dir() or (not path.exists() and path.suffix not in (".pt", ".pth"))
 
 
 @dataclass
@@ -54,7 +76,18 @@ class Scores:
     def num_layers(self) -> int:
         return self.scores.size(0)
 
+    def meta(self) -> dict[str, Any]:
+        """Everything but the arrays (what the folder layout keeps in its manifest)."""
+        return {"fingerprint": self.fingerprint, "split": self.split, "num_nodes": self.graph.num_nodes,
+                "config": self.config, "config_key": self.config_key, "temperature": float(self.temperature),
+                "metrics": self.metrics}
+
     def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: one file for a ``.pt`` name, else the memory-mappable folder."""
+        if is_folder_path(path):
+            tmp = start_scores_folder(path, self.graph, self.num_layers)
+            write_scores_slice(tmp, 0, self.scores)
+            return seal_scores_folder(tmp, path, self.meta())
         g = self.graph
         payload = {
             "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint, "split": self.split,
@@ -69,8 +102,11 @@ class Scores:
              split: dict[str, str] | None = None) -> "Scores":
         """Read a scores file; with ``fingerprint``, also check that it belongs to that graph, and
         with ``split`` (:func:`~spexphormer.graph.split_identity`) that its estimator was trained
-        on that split."""
-        payload = load_sealed(path, FORMAT, VERSION, ScoresMismatch, "scores file", LEGACY)
+        on that split. A folder is memory-mapped read-only (its tensors share the page cache)."""
+        if Path(path).is_dir():
+            payload = _read_folder(path)
+        else:
+            payload = load_sealed(path, FORMAT, VERSION, ScoresMismatch, "scores file", LEGACY)
         missing = {"fingerprint", "num_nodes", "edge_index", "edge_type", "ptr", "scores"} - payload.keys()
         if missing:
             raise ScoresMismatch(f"scores file {path} lacks {', '.join(sorted(missing))}")
@@ -89,3 +125,36 @@ class Scores:
         graph = AugmentedGraph.compact(edges, payload["edge_type"], ptr, n)  # older files: int64 ids
         return cls(scores, graph, payload["fingerprint"], payload.get("config", {}), payload.get("config_key", ""),
                    payload.get("temperature", 1.0), payload.get("metrics", {}), recorded)
+
+
+def _read_folder(path: str | os.PathLike) -> dict[str, Any]:
+    arrays, meta, version = npy_folder.read_folder(path, FOLDER_FORMAT, (FOLDER_VERSION,), ScoresMismatch)
+    missing = (set(_ARRAYS) - arrays.keys()) | (set(_META) - meta.keys())
+    if missing:
+        raise ScoresMismatch(f"scores folder {path} lacks {', '.join(sorted(missing))}")
+    return {"version": version, **{k: meta[k] for k in _META},
+            **{k: npy_folder.as_tensor(arrays[k]) for k in _ARRAYS}}
+
+
+def start_scores_folder(target: str | os.PathLike, graph: AugmentedGraph, num_layers: int) -> Path:
+    """A temporary scores folder beside ``target`` with the graph written and the ``[L, E]``
+    scores preallocated, for :func:`write_scores_slice` (by any process) and :func:`seal_scores_folder`."""
+    tmp = npy_folder.start_folder(target)
+    npy_folder.write_array(tmp, "edge_index", graph.edge_index)
+    npy_folder.write_array(tmp, "edge_type", graph.edge_type.to(torch.int8))
+    npy_folder.write_array(tmp, "ptr", graph.ptr.to(torch.int64))
+    npy_folder.preallocate(tmp, "scores", "float32", (num_layers, graph.num_edges))
+    return tmp
+
+
+def write_scores_slice(tmp: str | os.PathLike, edge_lo: int, scores: Tensor) -> None:
+    """Edges ``[edge_lo, edge_lo + E_r)`` of the preallocated scores. Shapes: scores [L, E_r]."""
+    out = npy_folder.open_for_writing(tmp, "scores")
+    out[:, edge_lo:edge_lo + scores.size(1)] = scores.detach().float().cpu().numpy()
+    out.flush()
+    del out
+
+
+def seal_scores_folder(tmp: str | os.PathLike, target: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    """Checksum, manifest (``meta``: :data:`_META`'s keys) and the rename into place."""
+    return npy_folder.seal_folder(tmp, target, FOLDER_FORMAT, FOLDER_VERSION, meta)

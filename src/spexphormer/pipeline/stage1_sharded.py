@@ -17,14 +17,20 @@ block only touch the shard's own rows. The attention is the layer's own module c
 shard's edge list (and, for the fused CPU kernels, on the shard's CSR over all N destinations, empty
 outside the shard), so whichever kernel computes a layer's attention computes a shard's.
 GraphNorm and BatchNorm take their statistics over all nodes (:mod:`spexphormer.distributed.norms`),
-the loss is weighted so that DDP's average gradient is the one-process gradient, and the per-edge
-scores of all shards are gathered in edge order: the scores file is the one a single process writes.
+and the loss is weighted so that DDP's average gradient is the one-process gradient.
+
+Memory: the augmented graph is built once per machine and memory-mapped by the local ranks
+(:func:`shared_augmented_graph`); a rank reads only its shard's edges, so only those pages are
+resident in it. At export every rank writes its own slice ``[:, ptr[lo]:ptr[hi]]`` of the scores
+into one memory-mappable scores folder (:mod:`spexphormer.scores`) that rank 0 then seals; no
+rank gathers the other shards' scores. The folder holds what a single process writes.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -33,18 +39,20 @@ from torch_geometric.data import Data
 from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.distributed import data_parallel as dp
-from spexphormer.distributed.world import all_gather_rows, all_reduce_, gather_rows, world
+from spexphormer.distributed.machine_share import job_folder, share_arrays
+from spexphormer.distributed.world import all_gather_rows, all_reduce_, barrier, broadcast_text, gather_rows, world
 from spexphormer.graph import AugmentedGraph, graph_fingerprint
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.pipeline.stage1 import (Stage1Result, augment_graph, estimator_args, export_temperature,
                                          exported_scores)
+from spexphormer.scores import Scores, seal_scores_folder, start_scores_folder, write_scores_slice
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
 from spexphormer.utils.seed import seeded
 
-__all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "estimate_sharded"]
+__all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "shared_augmented_graph", "estimate_sharded"]
 
 
 @dataclass
@@ -112,6 +120,34 @@ class ShardedEstimator(nn.Module):
         return (logits, torch.stack(scores)) if return_scores else logits
 
 
+def shared_augmented_graph(data: Data, cfg: Config) -> AugmentedGraph:
+    """:func:`~spexphormer.pipeline.stage1.augment_graph`, built by local rank 0 and memory-mapped
+    by every local rank (:func:`~spexphormer.distributed.machine_share.share_arrays`)."""
+    def build():
+        g = augment_graph(data, cfg)
+        return {"edge_index": g.edge_index, "edge_type": g.edge_type, "ptr": g.ptr}, {"num_nodes": g.num_nodes}
+
+    arrays, meta = share_arrays("augmented", build)
+    return AugmentedGraph(arrays["edge_index"], arrays["edge_type"], arrays["ptr"], int(meta["num_nodes"]))
+
+
+def write_sharded_scores(described: Scores, shard: NodeShard, local_scores: Tensor, target: Path) -> Scores:
+    """Every rank's slice of the scores into one folder at ``target``, sealed by rank 0; then
+    every rank maps it. ``described``: the scores' metadata (its own tensor is not written).
+
+    Shapes:
+        local_scores: [L, E_r], the edges ``[shard.edge_lo, shard.edge_hi)``
+    """
+    tmp = broadcast_text(str(start_scores_folder(target, described.graph, local_scores.size(0)))
+                         if world().is_main else None)
+    write_scores_slice(tmp, shard.edge_lo, local_scores)
+    barrier()
+    if world().is_main:
+        seal_scores_folder(tmp, target, described.meta())
+    barrier()
+    return Scores.load(target)
+
+
 def _global_count(mask: Tensor) -> int:
     return int(all_reduce_(mask.sum().to(torch.float64)))
 
@@ -128,12 +164,13 @@ def estimate_sharded(
 ):
     """:func:`~spexphormer.pipeline.stage1.estimate` with the nodes sharded over the ranks.
 
-    Every rank returns the same result (all scores gathered); pass ``out`` / ``log_path`` on one
-    rank only. ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the
-    CSR of the shard's edges over all N destinations (empty rows outside the shard).
+    Every rank returns the same result: the scores folder at ``out`` (the same path on every
+    rank; the job's machine folder when None), memory-mapped. Pass ``log_path`` on one rank only.
+    ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the CSR of the
+    shard's edges over all N destinations (empty rows outside the shard).
     """
     s1, device, w, info = cfg.stage1, torch.device(device), world(), graph_info(data)
-    graph = graph if graph is not None else augment_graph(data, cfg)
+    graph = graph if graph is not None else shared_augmented_graph(data, cfg)
     shard = node_shard(graph, w.rank, w.size)
     rows = slice(shard.lo, shard.hi)
     shard_dev = NodeShard(shard.lo, shard.hi, shard.edge_lo, shard.edge_hi, shard.edge_index.to(device),
@@ -169,7 +206,7 @@ def estimate_sharded(
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, local_scores = sharded(x, t_export, return_scores=True)  # [L, E_r]
-    layer_scores = all_gather_rows(local_scores.t().contiguous().cpu()).t().contiguous()  # [L, E], edge order
     fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
-    scores = exported_scores(data, cfg, graph, layer_scores, fingerprint, t_export, result, out, world_size=w.size)
-    return Stage1Result(scores, result, model)
+    described = exported_scores(data, cfg, graph, local_scores[:, :0], fingerprint, t_export, result, world_size=w.size)
+    target = Path(out) if out is not None else job_folder() / "scores"
+    return Stage1Result(write_sharded_scores(described, shard, local_scores, target), result, model)

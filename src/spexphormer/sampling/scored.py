@@ -33,6 +33,8 @@ def layer_scores(scores: Scores, num_layers: int) -> Tensor:
     Shapes:
         return: [num_layers, E]
     """
+    if num_layers == scores.num_layers:  # the scores themselves: no [L, E] copy (they may be mapped)
+        return scores.scores
     pick = torch.clamp(torch.arange(num_layers), max=scores.num_layers - 1)
     return scores.scores[pick]
 
