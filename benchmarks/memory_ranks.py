@@ -57,18 +57,6 @@ def _report(folder: Path, stage: str, extra: dict | None = None) -> None:
     os.replace(tmp, folder / f"rank{rank}.json")
 
 
-def _mapped_rss(names: tuple[str, ...]) -> int:
-    """Resident bytes of this process's maps of files whose name is one of ``names``."""
-    total, current = 0, None
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()
-        if head and "-" in head[0] and len(head) >= 5:
-            current = head[5] if len(head) >= 6 else ""
-        elif head and head[0] == "Rss:" and current and Path(current).name in names:
-            total += int(head[1]) * 1024
-    return total
-
-
 def worker(args) -> None:
     import torch
 
@@ -93,9 +81,7 @@ def worker(args) -> None:
         _report(status, "stage1")
         scores, stage1 = obtain_scores(data, cfg, Path(args.out), "cpu", progress=False)
         shard = node_shard(scores.graph, w.rank, w.size)
-        edge_files = ("edge_index.npy", "edge_type.npy")
-        held = {"edge_bytes_resident": _mapped_rss(edge_files),
-                "shard_edge_bytes": (shard.edge_hi - shard.edge_lo) * 9,  # int32 source + destination, int8 type
+        held = {"shard_edge_bytes": (shard.edge_hi - shard.edge_lo) * 9,  # int32 source + destination, int8 type
                 "all_edge_bytes": scores.graph.num_edges * 9,
                 "stage1_seconds_per_epoch": stage1["seconds_per_epoch"]}
         _report(status, "stage2", held)
@@ -129,6 +115,22 @@ def worker(args) -> None:
 
 
 # ------------------------------------------------------------------------------------------- parent
+
+def _augmented_rss(pid: int) -> int | None:
+    """Resident bytes of the rank's maps of the machine's one augmented graph (its edge arrays)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return None
+    total, current = 0, ""
+    for line in text.splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:
+            current = head[5] if len(head) >= 6 else ""
+        elif head and head[0] == "Rss:" and current.endswith(("/augmented/edge_index.npy", "/augmented/edge_type.npy")):
+            total += int(head[1]) * 1024
+    return total
+
 
 def _rollup(pid: int) -> tuple[int, int] | None:
     try:
@@ -169,6 +171,8 @@ def measure(args, nproc: int) -> dict:
             mine = peaks.setdefault(stage, {}).setdefault(rank, {"rss": 0, "pss": 0})
             mine["rss"], mine["pss"] = max(mine["rss"], rss), max(mine["pss"], pss)
             total[stage] = total.get(stage, 0) + pss
+            if stage == "stage1" and (edges := _augmented_rss(rec["pid"])) is not None:
+                mine["augmented_edge_bytes_resident"] = max(mine.get("augmented_edge_bytes_resident", 0), edges)
         for stage, value in total.items():
             sum_pss[stage] = max(sum_pss.get(stage, 0), value)
         time.sleep(0.1)
@@ -179,7 +183,9 @@ def measure(args, nproc: int) -> dict:
     for stage in ("load", "stage1", "stage2"):
         ranks = peaks.get(stage, {})
         result["stages"][stage] = {
-            "per_rank": {r: {"peak_rss_gib": round(v["rss"] / GIB, 3), "peak_pss_gib": round(v["pss"] / GIB, 3)}
+            "per_rank": {r: {"peak_rss_gib": round(v["rss"] / GIB, 3), "peak_pss_gib": round(v["pss"] / GIB, 3),
+                             **({"augmented_edge_bytes_resident": v["augmented_edge_bytes_resident"]}
+                                if "augmented_edge_bytes_resident" in v else {})}
                          for r, v in sorted(ranks.items())},
             "sum_of_peak_rss_gib": round(sum(v["rss"] for v in ranks.values()) / GIB, 3),
             "sum_of_peak_pss_gib": round(sum(v["pss"] for v in ranks.values()) / GIB, 3),

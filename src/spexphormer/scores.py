@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -85,9 +86,7 @@ class Scores:
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically: one file for a ``.pt`` name, else the memory-mappable folder."""
         if is_folder_path(path):
-            tmp = start_scores_folder(path, self.graph, self.num_layers)
-            write_scores_slice(tmp, 0, self.scores)
-            return seal_scores_folder(tmp, path, self.meta())
+            return write_scores_folder(path, self)
         g = self.graph
         payload = {
             "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint, "split": self.split,
@@ -136,23 +135,45 @@ def _read_folder(path: str | os.PathLike) -> dict[str, Any]:
             **{k: npy_folder.as_tensor(arrays[k]) for k in _ARRAYS}}
 
 
-def start_scores_folder(target: str | os.PathLike, graph: AugmentedGraph, num_layers: int) -> Path:
-    """A temporary scores folder beside ``target`` with the graph written and the ``[L, E]``
-    scores preallocated, for :func:`write_scores_slice` (by any process) and :func:`seal_scores_folder`."""
+def start_scores_folder(target: str | os.PathLike, num_nodes: int, num_edges: int, num_layers: int,
+                        index_dtype: torch.dtype = torch.int32) -> Path:
+    """A temporary scores folder beside ``target`` with every array preallocated, for
+    :func:`write_scores_slice` (by any process, each its edges) and :func:`seal_scores_folder`."""
     tmp = npy_folder.start_folder(target)
-    npy_folder.write_array(tmp, "edge_index", graph.edge_index)
-    npy_folder.write_array(tmp, "edge_type", graph.edge_type.to(torch.int8))
-    npy_folder.write_array(tmp, "ptr", graph.ptr.to(torch.int64))
-    npy_folder.preallocate(tmp, "scores", "float32", (num_layers, graph.num_edges))
+    index = "int32" if index_dtype == torch.int32 else "int64"
+    npy_folder.preallocate(tmp, "edge_index", index, (2, num_edges))
+    npy_folder.preallocate(tmp, "edge_type", "int8", (num_edges,))
+    npy_folder.preallocate(tmp, "ptr", "int64", (num_nodes + 1,))
+    npy_folder.preallocate(tmp, "scores", "float32", (num_layers, num_edges))
     return tmp
 
 
-def write_scores_slice(tmp: str | os.PathLike, edge_lo: int, scores: Tensor) -> None:
-    """Edges ``[edge_lo, edge_lo + E_r)`` of the preallocated scores. Shapes: scores [L, E_r]."""
-    out = npy_folder.open_for_writing(tmp, "scores")
-    out[:, edge_lo:edge_lo + scores.size(1)] = scores.detach().float().cpu().numpy()
-    out.flush()
-    del out
+def write_scores_slice(tmp: str | os.PathLike, edge_lo: int, scores: Tensor, edge_index: Tensor,
+                       edge_type: Tensor, ptr: Tensor | None = None) -> None:
+    """Edges ``[edge_lo, edge_lo + E_r)`` of the preallocated arrays; ``ptr`` (all ``N + 1``
+    offsets) from one writer.
+
+    Shapes:
+        scores: [L, E_r]; edge_index: [2, E_r]; edge_type: [E_r]; ptr: [N + 1]
+    """
+    hi = edge_lo + scores.size(1)
+    parts = {"scores": (np.s_[:, edge_lo:hi], scores.detach().float()), "edge_index": (np.s_[:, edge_lo:hi], edge_index),
+             "edge_type": (np.s_[edge_lo:hi], edge_type.to(torch.int8))}
+    if ptr is not None:
+        parts["ptr"] = (np.s_[:], ptr.to(torch.int64))
+    for name, (where, values) in parts.items():
+        out = npy_folder.open_for_writing(tmp, name)
+        out[where] = values.cpu().numpy()
+        out.flush()
+        del out
+
+
+def write_scores_folder(target: str | os.PathLike, scores: "Scores") -> Path:
+    """``scores`` as a folder, written by one process."""
+    g = scores.graph
+    tmp = start_scores_folder(target, g.num_nodes, g.num_edges, scores.num_layers, g.edge_index.dtype)
+    write_scores_slice(tmp, 0, scores.scores, g.edge_index, g.edge_type, g.ptr)
+    return seal_scores_folder(tmp, target, scores.meta())
 
 
 def seal_scores_folder(tmp: str | os.PathLike, target: str | os.PathLike, meta: dict[str, Any]) -> Path:

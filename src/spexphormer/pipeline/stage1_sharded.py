@@ -138,9 +138,12 @@ def write_sharded_scores(described: Scores, shard: NodeShard, local_scores: Tens
     Shapes:
         local_scores: [L, E_r], the edges ``[shard.edge_lo, shard.edge_hi)``
     """
-    tmp = broadcast_text(str(start_scores_folder(target, described.graph, local_scores.size(0)))
-                         if world().is_main else None)
-    write_scores_slice(tmp, shard.edge_lo, local_scores)
+    g = described.graph
+    tmp = broadcast_text(str(start_scores_folder(target, g.num_nodes, g.num_edges, local_scores.size(0),
+                                                 g.edge_index.dtype)) if world().is_main else None)
+    # the shard's own edges only (the pages of the mapped graph this rank already reads)
+    write_scores_slice(tmp, shard.edge_lo, local_scores, shard.edge_index, shard.edge_type,
+                       g.ptr if world().is_main else None)
     barrier()
     if world().is_main:
         seal_scores_folder(tmp, target, described.meta())
