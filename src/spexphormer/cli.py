@@ -75,7 +75,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                         "`torchrun --nproc-per-node N -m spexphormer ...` would start (default 1)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out: finished seeds are kept, interrupted training "
-                        "continues from its last snapshot (every run.checkpoint_every epochs; single-process runs)")
+                        "continues from its last snapshot (every run.checkpoint_every epochs; under --nproc/torchrun with as "
+                        "many processes as before)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -103,9 +103,9 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     state = training_state(out / "stage1.state.pt", cfg, run_key(data, cfg, "stage1", digest=digest), resume)
     with StageMeter(device) as meter:
-        if world().active:  # under torchrun the ranks share the nodes (no snapshots there)
+        if world().active:  # under torchrun the ranks share the nodes
             result = estimate_sharded(data, cfg, out=path, device=device,
-                                      log_path=_main_only(out / "stage1.jsonl"), progress=progress)
+                                      log_path=_main_only(out / "stage1.jsonl"), progress=progress, state=state)
         else:
             result = estimate(data, cfg, out=path, device=device, log_path=out / "stage1.jsonl", progress=progress,
                               state=state)

@@ -50,6 +50,7 @@ from spexphormer.pipeline.stage1 import (Stage1Result, augment_graph, estimator_
 from spexphormer.scores import Scores, seal_scores_folder, start_scores_folder, write_scores_slice
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
+from spexphormer.train.state import TrainingState
 from spexphormer.utils.seed import seeded
 
 __all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "shared_augmented_graph", "estimate_sharded"]
@@ -164,13 +165,15 @@ def estimate_sharded(
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
     fused: bool = True,
+    state: TrainingState | None = None,
 ):
     """:func:`~spexphormer.pipeline.stage1.estimate` with the nodes sharded over the ranks.
 
     Every rank returns the same result: the scores folder at ``out`` (the same path on every
     rank; the job's machine folder when None), memory-mapped. Pass ``log_path`` on one rank only.
     ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the CSR of the
-    shard's edges over all N destinations (empty rows outside the shard).
+    shard's edges over all N destinations (empty rows outside the shard). ``state``: snapshots
+    (:class:`~spexphormer.distributed.snapshots.RankedTrainingState`, the same on every rank).
     """
     s1, device, w, info = cfg.stage1, torch.device(device), world(), graph_info(data)
     graph = graph if graph is not None else shared_augmented_graph(data, cfg)
@@ -203,7 +206,7 @@ def estimate_sharded(
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
                      s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
-                     desc="stage 1 (estimator, sharded)", progress=progress)
+                     desc="stage 1 (estimator, sharded)", progress=progress, state=state)
 
     model.eval()
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
