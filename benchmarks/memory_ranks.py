@@ -69,6 +69,7 @@ def worker(args) -> None:
     from spexphormer.pipeline.stage2 import batch_loss, build_wide_model, layer_sampler, model_inputs
     from spexphormer.presets import preset_for_size
     from spexphormer.sampling import derive_seed
+    from spexphormer.utils.memory import release_free_memory
 
     init_from_env()
     status = Path(args.status)
@@ -86,6 +87,7 @@ def worker(args) -> None:
                 "stage1_seconds_per_epoch": stage1["seconds_per_epoch"]}
         _report(status, "stage2", held)
         s2 = cfg.stage2
+        release_free_memory()  # as train_wide does first
         sampler = layer_sampler(scores, cfg, seed=0)
         layers = sampler.layers_for(0)
         train = (data.train_mask & (data.y >= 0)).nonzero().view(-1)
@@ -132,13 +134,15 @@ def _augmented_rss(pid: int) -> int | None:
     return total
 
 
-def _rollup(pid: int) -> tuple[int, int] | None:
+def _rollup(pid: int) -> dict[str, int] | None:
+    """RSS, PSS and PSS of anonymous (private) and file-backed (mapped) pages, in bytes."""
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return None
     fields = {ln.split()[0]: int(ln.split()[1]) * 1024 for ln in text.splitlines()[1:] if len(ln.split()) >= 2}
-    return fields.get("Rss:", 0), fields.get("Pss:", 0)
+    return {"rss": fields.get("Rss:", 0), "pss": fields.get("Pss:", 0), "pss_anon": fields.get("Pss_Anon:", 0),
+            "pss_file": fields.get("Pss_File:", 0)}
 
 
 def measure(args, nproc: int) -> dict:
@@ -167,10 +171,12 @@ def measure(args, nproc: int) -> dict:
             sample = _rollup(rec["pid"])
             if sample is None or rec["stage"] == "done":
                 continue
-            stage, (rss, pss) = rec["stage"], sample
+            stage = rec["stage"]
             mine = peaks.setdefault(stage, {}).setdefault(rank, {"rss": 0, "pss": 0})
-            mine["rss"], mine["pss"] = max(mine["rss"], rss), max(mine["pss"], pss)
-            total[stage] = total.get(stage, 0) + pss
+            if sample["pss"] > mine["pss"]:  # the split of PSS at its peak
+                mine.update(pss_anon_at_peak=sample["pss_anon"], pss_file_at_peak=sample["pss_file"])
+            mine["rss"], mine["pss"] = max(mine["rss"], sample["rss"]), max(mine["pss"], sample["pss"])
+            total[stage] = total.get(stage, 0) + sample["pss"]
             if stage == "stage1" and (edges := _augmented_rss(rec["pid"])) is not None:
                 mine["augmented_edge_bytes_resident"] = max(mine.get("augmented_edge_bytes_resident", 0), edges)
         for stage, value in total.items():
@@ -184,6 +190,8 @@ def measure(args, nproc: int) -> dict:
         ranks = peaks.get(stage, {})
         result["stages"][stage] = {
             "per_rank": {r: {"peak_rss_gib": round(v["rss"] / GIB, 3), "peak_pss_gib": round(v["pss"] / GIB, 3),
+                             "pss_anon_at_peak_gib": round(v.get("pss_anon_at_peak", 0) / GIB, 3),
+                             "pss_file_at_peak_gib": round(v.get("pss_file_at_peak", 0) / GIB, 3),
                              **({"augmented_edge_bytes_resident": v["augmented_edge_bytes_resident"]}
                                 if "augmented_edge_bytes_resident" in v else {})}
                          for r, v in sorted(ranks.items())},
@@ -226,7 +234,8 @@ def main() -> None:
         runs.append(measure(args, nproc))
         s = runs[-1]["stages"]
         print(f"{nproc} process(es): " + ", ".join(
-            f"{st} PSS sum {s[st]['sum_of_peak_pss_gib']:.2f} GiB (RSS sum {s[st]['sum_of_peak_rss_gib']:.2f})"
+            f"{st} PSS sum {s[st]['sum_of_peak_pss_gib']:.2f} GiB (peak of the sum {s[st]['peak_of_summed_pss_gib']:.2f}; "
+            f"RSS sum {s[st]['sum_of_peak_rss_gib']:.2f})"
             for st in s), flush=True)
     one = {st: runs[0]["stages"][st]["sum_of_peak_pss_gib"] for st in runs[0]["stages"]} \
         if runs[0]["processes"] == 1 else None

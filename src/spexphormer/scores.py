@@ -26,6 +26,7 @@ Two layouts hold the same contents:
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,29 +137,42 @@ def _read_folder(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def start_scores_folder(target: str | os.PathLike, num_nodes: int, num_edges: int, num_layers: int,
-                        index_dtype: torch.dtype = torch.int32) -> Path:
+                        index_dtype: torch.dtype = torch.int32, graph_files: dict[str, Path] | None = None) -> Path:
     """A temporary scores folder beside ``target`` with every array preallocated, for
-    :func:`write_scores_slice` (by any process, each its edges) and :func:`seal_scores_folder`."""
+    :func:`write_scores_slice` (by any process, each its edges) and :func:`seal_scores_folder`.
+
+    ``graph_files``: ``.npy`` files that already hold ``edge_index``, ``edge_type`` and ``ptr``
+    in this layout (e.g. the machine's shared augmented graph): hard-linked where the file system
+    allows (so a process that maps both maps one set of pages), else copied."""
     tmp = npy_folder.start_folder(target)
+    for name, file in (graph_files or {}).items():
+        try:
+            os.link(file, tmp / f"{name}.npy")
+        except OSError:
+            shutil.copyfile(file, tmp / f"{name}.npy")
     index = "int32" if index_dtype == torch.int32 else "int64"
-    npy_folder.preallocate(tmp, "edge_index", index, (2, num_edges))
-    npy_folder.preallocate(tmp, "edge_type", "int8", (num_edges,))
-    npy_folder.preallocate(tmp, "ptr", "int64", (num_nodes + 1,))
-    npy_folder.preallocate(tmp, "scores", "float32", (num_layers, num_edges))
+    shapes = {"edge_index": (index, (2, num_edges)), "edge_type": ("int8", (num_edges,)),
+              "ptr": ("int64", (num_nodes + 1,)), "scores": ("float32", (num_layers, num_edges))}
+    for name, (dtype, shape) in shapes.items():
+        if name not in (graph_files or {}):
+            npy_folder.preallocate(tmp, name, dtype, shape)
     return tmp
 
 
-def write_scores_slice(tmp: str | os.PathLike, edge_lo: int, scores: Tensor, edge_index: Tensor,
-                       edge_type: Tensor, ptr: Tensor | None = None) -> None:
-    """Edges ``[edge_lo, edge_lo + E_r)`` of the preallocated arrays; ``ptr`` (all ``N + 1``
-    offsets) from one writer.
+def write_scores_slice(tmp: str | os.PathLike, edge_lo: int, scores: Tensor, edge_index: Tensor | None = None,
+                       edge_type: Tensor | None = None, ptr: Tensor | None = None) -> None:
+    """Edges ``[edge_lo, edge_lo + E_r)`` of the preallocated arrays (the graph's only where
+    given: not when :func:`start_scores_folder` linked them); ``ptr`` (all ``N + 1`` offsets) from
+    one writer.
 
     Shapes:
         scores: [L, E_r]; edge_index: [2, E_r]; edge_type: [E_r]; ptr: [N + 1]
     """
     hi = edge_lo + scores.size(1)
-    parts = {"scores": (np.s_[:, edge_lo:hi], scores.detach().float()), "edge_index": (np.s_[:, edge_lo:hi], edge_index),
-             "edge_type": (np.s_[edge_lo:hi], edge_type.to(torch.int8))}
+    parts = {"scores": (np.s_[:, edge_lo:hi], scores.detach().float())}
+    if edge_index is not None:
+        parts["edge_index"] = (np.s_[:, edge_lo:hi], edge_index)
+        parts["edge_type"] = (np.s_[edge_lo:hi], edge_type.to(torch.int8))
     if ptr is not None:
         parts["ptr"] = (np.s_[:], ptr.to(torch.int64))
     for name, (where, values) in parts.items():

@@ -51,6 +51,7 @@ from spexphormer.scores import Scores, seal_scores_folder, start_scores_folder, 
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
 from spexphormer.train.state import TrainingState
+from spexphormer.utils.memory import release_free_memory
 from spexphormer.utils.seed import seeded
 
 __all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "shared_augmented_graph", "estimate_sharded"]
@@ -121,6 +122,9 @@ class ShardedEstimator(nn.Module):
         return (logits, torch.stack(scores)) if return_scores else logits
 
 
+AUGMENTED = "augmented"  # the shared augmented graph's folder in the job folder
+
+
 def shared_augmented_graph(data: Data, cfg: Config) -> AugmentedGraph:
     """:func:`~spexphormer.pipeline.stage1.augment_graph`, built by local rank 0 and memory-mapped
     by every local rank (:func:`~spexphormer.distributed.machine_share.share_arrays`)."""
@@ -128,23 +132,35 @@ def shared_augmented_graph(data: Data, cfg: Config) -> AugmentedGraph:
         g = augment_graph(data, cfg)
         return {"edge_index": g.edge_index, "edge_type": g.edge_type, "ptr": g.ptr}, {"num_nodes": g.num_nodes}
 
-    arrays, meta = share_arrays("augmented", build)
+    arrays, meta = share_arrays(AUGMENTED, build)
     return AugmentedGraph(arrays["edge_index"], arrays["edge_type"], arrays["ptr"], int(meta["num_nodes"]))
 
 
-def write_sharded_scores(described: Scores, shard: NodeShard, local_scores: Tensor, target: Path) -> Scores:
+def _shared_graph_files() -> dict[str, Path] | None:
+    """The files of :func:`shared_augmented_graph` under torchrun (None in one process)."""
+    if not world().active:
+        return None
+    return {name: job_folder() / AUGMENTED / f"{name}.npy" for name in ("edge_index", "edge_type", "ptr")}
+
+
+def write_sharded_scores(described: Scores, shard: NodeShard, local_scores: Tensor, target: Path,
+                         graph_files: dict[str, Path] | None = None) -> Scores:
     """Every rank's slice of the scores into one folder at ``target``, sealed by rank 0; then
-    every rank maps it. ``described``: the scores' metadata (its own tensor is not written).
+    every rank maps it. ``described``: the scores' metadata (its own tensor is not written);
+    ``graph_files``: the graph's arrays as files (linked in by rank 0), else every rank writes
+    its shard's edges.
 
     Shapes:
         local_scores: [L, E_r], the edges ``[shard.edge_lo, shard.edge_hi)``
     """
     g = described.graph
     tmp = broadcast_text(str(start_scores_folder(target, g.num_nodes, g.num_edges, local_scores.size(0),
-                                                 g.edge_index.dtype)) if world().is_main else None)
-    # the shard's own edges only (the pages of the mapped graph this rank already reads)
-    write_scores_slice(tmp, shard.edge_lo, local_scores, shard.edge_index, shard.edge_type,
-                       g.ptr if world().is_main else None)
+                                                 g.edge_index.dtype, graph_files)) if world().is_main else None)
+    if graph_files:
+        write_scores_slice(tmp, shard.edge_lo, local_scores)
+    else:  # the shard's own edges only (the pages of the graph this rank already reads)
+        write_scores_slice(tmp, shard.edge_lo, local_scores, shard.edge_index, shard.edge_type,
+                           g.ptr if world().is_main else None)
     barrier()
     if world().is_main:
         seal_scores_folder(tmp, target, described.meta())
@@ -176,7 +192,11 @@ def estimate_sharded(
     (:class:`~spexphormer.distributed.snapshots.RankedTrainingState`, the same on every rank).
     """
     s1, device, w, info = cfg.stage1, torch.device(device), world(), graph_info(data)
-    graph = graph if graph is not None else shared_augmented_graph(data, cfg)
+    shared = graph is None
+    graph = shared_augmented_graph(data, cfg) if shared else graph
+    # one rank, now: its E-sized temporary would otherwise come on top of every rank's training
+    fingerprint = broadcast_text(graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
+                                 if w.is_main else None)
     shard = node_shard(graph, w.rank, w.size)
     rows = slice(shard.lo, shard.hi)
     shard_dev = NodeShard(shard.lo, shard.hi, shard.edge_lo, shard.edge_hi, shard.edge_index.to(device),
@@ -209,10 +229,11 @@ def estimate_sharded(
                      desc="stage 1 (estimator, sharded)", progress=progress, state=state)
 
     model.eval()
+    release_free_memory()  # the training steps' freed blocks: the export and stage 2 come next
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, local_scores = sharded(x, t_export, return_scores=True)  # [L, E_r]
-    fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
     described = exported_scores(data, cfg, graph, local_scores[:, :0], fingerprint, t_export, result, world_size=w.size)
     target = Path(out) if out is not None else job_folder() / "scores"
-    return Stage1Result(write_sharded_scores(described, shard, local_scores, target), result, model)
+    files = _shared_graph_files() if shared else None
+    return Stage1Result(write_sharded_scores(described, shard, local_scores, target, files), result, model)

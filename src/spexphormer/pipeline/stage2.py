@@ -29,6 +29,7 @@ from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, mean_prediction, output_dim, task_loss
 from spexphormer.train.metrics import labelled
 from spexphormer.train.state import TrainingState
+from spexphormer.utils.memory import release_free_memory
 from spexphormer.utils.seed import seeded
 
 
@@ -140,6 +141,7 @@ def train_wide(
     nodes = {name: mask.nonzero().view(-1) for name, mask in split.items()}
     eval_batch = s2.eval_batch_size or s2.batch_size
     receptive_field_warning(s2.batch_size, s2.slots(), data.num_nodes)
+    release_free_memory()  # what stage 1 (or the last seed) freed: each rank would keep its own
     sampler = layer_sampler(scores, cfg, seed)
     # every batch reads its rows through a PyG FeatureStore (the default: over the mapped tensor)
     x = as_feature_store(model_inputs(data, cfg) if inputs is None else inputs)
