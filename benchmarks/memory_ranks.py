@@ -234,8 +234,8 @@ def main() -> None:
         runs.append(measure(args, nproc))
         s = runs[-1]["stages"]
         print(f"{nproc} process(es): " + ", ".join(
-            f"{st} PSS sum {s[st]['sum_of_peak_pss_gib']:.2f} GiB (peak of the sum {s[st]['peak_of_summed_pss_gib']:.2f}; "
-            f"RSS sum {s[st]['sum_of_peak_rss_gib']:.2f})"
+            f"{st} PSS sum {s[st]['sum_of_peak_pss_gib']:.2f} GiB "
+            f"(peak of the sum {s[st]['peak_of_summed_pss_gib']:.2f}; RSS sum {s[st]['sum_of_peak_rss_gib']:.2f})"
             for st in s), flush=True)
     one = {st: runs[0]["stages"][st]["sum_of_peak_pss_gib"] for st in runs[0]["stages"]} \
         if runs[0]["processes"] == 1 else None
