@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,8 @@ def measure(args, nproc: int) -> dict:
         for stage, value in total.items():
             sum_pss[stage] = max(sum_pss.get(stage, 0), value)
         time.sleep(0.1)
+    shutil.rmtree(out, ignore_errors=True)  # the run's scores (GBs at 1M nodes)
+    shutil.rmtree(status, ignore_errors=True)
     if job.returncode:
         raise SystemExit(f"the {nproc}-process job failed (status {job.returncode})")
     wall = time.perf_counter() - tic
