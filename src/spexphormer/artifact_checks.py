@@ -13,6 +13,7 @@ from torch import Tensor
 from spexphormer.errors import CheckpointError, ScoresMismatch
 from spexphormer.graph import NUM_EDGE_TYPES
 
+_BLOCK_NODES = 1 << 17  # destinations checked at a time
 SCORE_SUM_TOLERANCE = 1e-3  # float32 softmax sums over up to ~10^4 in-edges stay well within this
 
 
@@ -42,22 +43,32 @@ def check_scores(payload: dict, path) -> None:
     degree = ptr.diff()
     if bool((degree < 0).any()):
         raise ScoresMismatch(f"scores file {path}: the node offsets (ptr) decrease")
-    if e and (int(edges.min()) < 0 or int(edges.max()) >= n):
-        raise ScoresMismatch(f"scores file {path}: edge indices outside 0..{n - 1}")
-    if not torch.equal(edges[1], torch.repeat_interleave(torch.arange(n, dtype=edges.dtype), degree)):
-        raise ScoresMismatch(f"scores file {path}: edges are not grouped by destination as the offsets say")
-    if e and (int(types.min()) < 0 or int(types.max()) >= NUM_EDGE_TYPES):
-        raise ScoresMismatch(f"scores file {path}: edge types outside 0..{NUM_EDGE_TYPES - 1}")
-    if not bool(torch.isfinite(scores).all()) or bool((scores < 0).any()):
-        raise ScoresMismatch(f"scores file {path}: scores must be finite and non-negative")
     has_edges = degree > 0
-    for layer in range(scores.size(0)):  # one layer at a time: O(N) extra memory
-        sums = torch.segment_reduce(scores[layer], "sum", lengths=degree)
-        off = (sums - 1).abs().masked_fill(~has_edges, 0)
+    sums = [torch.zeros(n, dtype=torch.float64) for _ in range(scores.size(0))]
+    # in blocks of destinations: O(block) temporaries, so that ranks sharing a memory-mapped
+    # file do not each hold edge-sized copies while they check it
+    for lo in range(0, n, _BLOCK_NODES):
+        hi = min(n, lo + _BLOCK_NODES)
+        e0, e1 = int(ptr[lo]), int(ptr[hi])
+        src, dst, kinds = edges[0, e0:e1], edges[1, e0:e1], types[e0:e1]
+        if e1 > e0 and (int(src.min()) < 0 or int(src.max()) >= n):
+            raise ScoresMismatch(f"scores file {path}: edge indices outside 0..{n - 1}")
+        expected = torch.repeat_interleave(torch.arange(lo, hi, dtype=edges.dtype), degree[lo:hi])
+        if not torch.equal(dst, expected):
+            raise ScoresMismatch(f"scores file {path}: edges are not grouped by destination as the offsets say")
+        if e1 > e0 and (int(kinds.min()) < 0 or int(kinds.max()) >= NUM_EDGE_TYPES):
+            raise ScoresMismatch(f"scores file {path}: edge types outside 0..{NUM_EDGE_TYPES - 1}")
+        for layer in range(scores.size(0)):
+            block = scores[layer, e0:e1]
+            if not bool(torch.isfinite(block).all()) or bool((block < 0).any()):
+                raise ScoresMismatch(f"scores file {path}: scores must be finite and non-negative")
+            sums[layer][lo:hi] = torch.segment_reduce(block, "sum", lengths=degree[lo:hi])
+    for layer, layer_sums in enumerate(sums):
+        off = (layer_sums - 1).abs().masked_fill(~has_edges, 0)
         if n and float(off.max()) > SCORE_SUM_TOLERANCE:
             node = int(off.argmax())
             raise ScoresMismatch(f"scores file {path}: in layer {layer}, the in-edge scores of node {node} sum "
-                                 f"to {float(sums[node]):.6g}, not 1")
+                                 f"to {float(layer_sums[node]):.6g}, not 1")
 
 
 #: The checkpoint meta keys that predictions read, and their types (each may be absent or None).

@@ -76,7 +76,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                         "`torchrun --nproc-per-node N -m spexphormer ...` would start (default 1)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out: finished seeds are kept, interrupted training "
-                        "continues from its last snapshot (every run.checkpoint_every epochs; single-process runs)")
+                        "continues from its last snapshot (every run.checkpoint_every epochs; under --nproc/torchrun with as "
+                        "many processes as before)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,11 +149,11 @@ def _load_graph(args, split_index: int, required: bool = True):
         if required:
             raise SpexphormerError("give --dataset NAME or --data PATH")
         return None
-    from spexphormer.distributed.world import local_rank_zero_first
-    with local_rank_zero_first():  # under torchrun: one rank per machine fills the dataset cache
-        data = load_graph(dataset=args.dataset, path=args.data, root=args.data_root, split_index=split_index,
-                          symmetrize=args.symmetrize, trust_pickle=args.trust_pickle)
-    return data
+    from spexphormer.distributed.machine_share import shared_graph
+    # under torchrun: local rank 0 of each machine loads it, every local rank maps that one copy
+    return shared_graph(lambda: load_graph(dataset=args.dataset, path=args.data, root=args.data_root,
+                                           split_index=split_index, symmetrize=args.symmetrize,
+                                           trust_pickle=args.trust_pickle))
 
 
 def _config(args):

@@ -25,7 +25,7 @@ from spexphormer.utils.device import launched
 
 __all__ = ["World", "world", "launched", "init_from_env", "shutdown", "local_rank_zero_first",
            "is_communication_failure", "default_threads", "shard_range", "all_gather_rows",
-           "gather_rows", "all_reduce_", "sum_over_ranks", "CommCounter", "COMM"]
+           "gather_rows", "all_reduce_", "sum_over_ranks", "broadcast_text", "all_gather_bytes", "barrier", "CommCounter", "COMM"]
 
 #: Seconds a collective may wait for a peer before the group raises (env SPEXPHORMER_DIST_TIMEOUT).
 DEFAULT_TIMEOUT_S = 1800
@@ -84,6 +84,37 @@ def local_rank_zero_first():
     yield
     if w.active and w.local_rank == 0:
         dist.barrier()
+
+
+def barrier() -> None:
+    """Wait for every rank (a no-op in one process)."""
+    if world().active:
+        dist.barrier()
+
+
+def broadcast_text(text: str | None) -> str:
+    """Rank 0's ``text`` on every rank (``text`` is ignored elsewhere; the identity in one process).
+
+    Sent as bytes in a tensor, not pickled."""
+    if not world().active:
+        return text or ""
+    data = torch.frombuffer(bytearray((text or "").encode()), dtype=torch.uint8) if world().is_main and text \
+        else torch.empty(0, dtype=torch.uint8)
+    size = torch.tensor([data.numel()], dtype=torch.int64)
+    dist.broadcast(size, src=0)
+    buffer = data if world().is_main else torch.empty(int(size), dtype=torch.uint8)
+    if int(size):
+        dist.broadcast(buffer, src=0)
+    return bytes(buffer.tolist()).decode()
+
+
+def all_gather_bytes(data: bytes) -> list[bytes]:
+    """Every rank's ``data``, in rank order (``[data]`` in one process)."""
+    if not world().active:
+        return [data]
+    full, counts = _gather(torch.frombuffer(bytearray(data), dtype=torch.uint8) if data
+                           else torch.empty(0, dtype=torch.uint8))
+    return [bytes(part.numpy().tobytes()) for part in full.split(counts)]
 
 
 def is_communication_failure(exc: BaseException) -> bool:

@@ -54,8 +54,8 @@ def check_features(expected: dict, x: Tensor) -> None:
 def estimator_path(scores_path: str | os.PathLike) -> Path:
     """``DIR/estimator-<key>.pt`` beside ``DIR/scores-<key>.pt``."""
     path = Path(scores_path)
-    return path.with_name(path.name.replace("scores", "estimator", 1) if "scores" in path.name
-                          else f"estimator-{path.name}")
+    name = path.name.replace("scores", "estimator", 1) if "scores" in path.name else f"estimator-{path.name}"
+    return path.with_name(name if name.endswith(".pt") else f"{name}.pt")  # a scores folder: a .pt beside it
 
 
 def save_estimator(scores_path: str | os.PathLike, model: AttentionScoreEstimator, model_args: dict,

@@ -18,7 +18,8 @@ from torch_geometric.data import Data
 
 from spexphormer.config import Config
 from spexphormer.distributed import world
-from spexphormer.errors import CheckpointError, SpexphormerError
+from spexphormer.distributed.snapshots import RankedTrainingState
+from spexphormer.errors import CheckpointError
 from spexphormer.train.checkpoint import load_checkpoint, save_checkpoint
 from spexphormer.train.state import TrainingState
 from spexphormer.utils.checksum import content_digest
@@ -50,15 +51,11 @@ def run_key(data: Data, cfg: Config, what: str, seed: int | None = None, extra=N
 def training_state(path: Path, cfg: Config, key: str, resume: bool) -> TrainingState:
     """The snapshot file of one training run (``run.checkpoint_every`` epochs, ``run.checkpoint_seconds`` apart).
 
-    Under torchrun no snapshots are taken: a snapshot holds one process's random state, so a
-    resumed multi-process run could not continue exactly; ``--resume`` is refused there.
+    Under torchrun one file holds every rank's random state (:mod:`spexphormer.distributed.snapshots`),
+    so a multi-process run resumes exactly as a single-process one does, with as many processes.
     """
-    if world().active:
-        if resume:
-            raise SpexphormerError("--resume continues single-process runs only; run without --nproc/torchrun, "
-                                   "or start the distributed run again without --resume")
-        return TrainingState(path, every=0, resume=False, key=key)
-    return TrainingState(path, cfg.run.checkpoint_every, resume, key, cfg.run.checkpoint_seconds)
+    kind = RankedTrainingState if world().active else TrainingState
+    return kind(path, cfg.run.checkpoint_every, resume, key, cfg.run.checkpoint_seconds)
 
 
 def finished_seed(checkpoint: Path, key: str) -> dict | None:

@@ -2,7 +2,8 @@
 
 Output folder layout::
 
-    OUT/scores-<key>-<split>.pt  stage-1 scores (reused when graph, split and stage-1 config match)
+    OUT/scores-<key>-<split>.pt  stage-1 scores (reused when graph, split and stage-1 config match);
+                             under torchrun the folder OUT/scores-<key>-<split>/ (memory-mapped)
     OUT/stage1.jsonl         per-epoch log of the estimator
     OUT/seed<S>/log.jsonl    per-epoch log of the wide network for seed S
     OUT/seed<S>/model.pt     best-validation checkpoint of seed S
@@ -81,7 +82,10 @@ def scores_file(out: Path, cfg: Config, split: dict, digest: str) -> Path:
     holds the three keys, so an estimator trained on one split's labels is never reused for another
     split, nor for a graph whose features, labels or edges changed (``digest`` is the
     :func:`~spexphormer.pipeline.resume.data_digest` of the data, streamed over its tensors)."""
-    return out / f"scores-{cfg.stage1_key()}-{split['fingerprint'][:8]}-{digest[:8]}.pt"
+    name = f"scores-{cfg.stage1_key()}-{split['fingerprint'][:8]}-{digest[:8]}"
+    folder, file = out / name, out / f"{name}.pt"
+    # under torchrun the ranks write (and then map) the folder layout; either one is reused
+    return folder if folder.is_dir() or (world().active and not file.exists()) else file
 
 
 @locks_out_folder
@@ -106,9 +110,9 @@ def obtain_scores(data: Data, cfg: Config, out: Path, device, scores_path=None, 
         return scores, {"reused": str(path), "scores_file": str(path.resolve()), **scores.metrics}
     state = training_state(out / "stage1.state.pt", cfg, run_key(data, cfg, "stage1", digest=digest), resume)
     with StageMeter(device) as meter:
-        if world().active:  # under torchrun the ranks share the nodes (no snapshots there)
-            result = estimate_sharded(data, cfg, out=_main_only(path), device=device,
-                                      log_path=_main_only(out / "stage1.jsonl"), progress=progress)
+        if world().active:  # under torchrun the ranks share the nodes
+            result = estimate_sharded(data, cfg, out=path, device=device,
+                                      log_path=_main_only(out / "stage1.jsonl"), progress=progress, state=state)
         else:
             result = estimate(data, cfg, out=path, device=device, log_path=out / "stage1.jsonl", progress=progress,
                               state=state)

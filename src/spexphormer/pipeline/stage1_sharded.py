@@ -17,14 +17,20 @@ block only touch the shard's own rows. The attention is the layer's own module c
 shard's edge list (and, for the fused CPU kernels, on the shard's CSR over all N destinations, empty
 outside the shard), so whichever kernel computes a layer's attention computes a shard's.
 GraphNorm and BatchNorm take their statistics over all nodes (:mod:`spexphormer.distributed.synced_norms`),
-the loss is weighted so that DDP's average gradient is the one-process gradient, and the per-edge
-scores of all shards are gathered in edge order: the scores file is the one a single process writes.
+and the loss is weighted so that DDP's average gradient is the one-process gradient.
+
+Memory: the augmented graph is built once per machine and memory-mapped by the local ranks
+(:func:`shared_augmented_graph`); a rank reads only its shard's edges, so only those pages are
+resident in it. At export every rank writes its own slice ``[:, ptr[lo]:ptr[hi]]`` of the scores
+into one memory-mappable scores folder (:mod:`spexphormer.scores`) that rank 0 then seals; no
+rank gathers the other shards' scores. The folder holds what a single process writes.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -33,18 +39,22 @@ from torch_geometric.data import Data
 from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.distributed import data_parallel as dp
-from spexphormer.distributed.world import all_gather_rows, all_reduce_, gather_rows, world
+from spexphormer.distributed.machine_share import job_folder, share_arrays
+from spexphormer.distributed.world import all_gather_rows, all_reduce_, barrier, broadcast_text, gather_rows, world
 from spexphormer.graph import AugmentedGraph, graph_fingerprint
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.pipeline.stage1 import (Stage1Result, augment_graph, estimator_args, export_temperature,
                                          exported_scores)
+from spexphormer.scores import Scores, seal_scores_folder, start_scores_folder, write_scores_slice
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
+from spexphormer.train.state import TrainingState
+from spexphormer.utils.memory import release_free_memory
 from spexphormer.utils.seed import seeded
 
-__all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "estimate_sharded"]
+__all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "shared_augmented_graph", "estimate_sharded"]
 
 
 @dataclass
@@ -112,6 +122,52 @@ class ShardedEstimator(nn.Module):
         return (logits, torch.stack(scores)) if return_scores else logits
 
 
+AUGMENTED = "augmented"  # the shared augmented graph's folder in the job folder
+
+
+def shared_augmented_graph(data: Data, cfg: Config) -> AugmentedGraph:
+    """:func:`~spexphormer.pipeline.stage1.augment_graph`, built by local rank 0 and memory-mapped
+    by every local rank (:func:`~spexphormer.distributed.machine_share.share_arrays`)."""
+    def build():
+        g = augment_graph(data, cfg)
+        return {"edge_index": g.edge_index, "edge_type": g.edge_type, "ptr": g.ptr}, {"num_nodes": g.num_nodes}
+
+    arrays, meta = share_arrays(AUGMENTED, build)
+    return AugmentedGraph(arrays["edge_index"], arrays["edge_type"], arrays["ptr"], int(meta["num_nodes"]))
+
+
+def _shared_graph_files() -> dict[str, Path] | None:
+    """The files of :func:`shared_augmented_graph` under torchrun (None in one process)."""
+    if not world().active:
+        return None
+    return {name: job_folder() / AUGMENTED / f"{name}.npy" for name in ("edge_index", "edge_type", "ptr")}
+
+
+def write_sharded_scores(described: Scores, shard: NodeShard, local_scores: Tensor, target: Path,
+                         graph_files: dict[str, Path] | None = None) -> Scores:
+    """Every rank's slice of the scores into one folder at ``target``, sealed by rank 0; then
+    every rank maps it. ``described``: the scores' metadata (its own tensor is not written);
+    ``graph_files``: the graph's arrays as files (linked in by rank 0), else every rank writes
+    its shard's edges.
+
+    Shapes:
+        local_scores: [L, E_r], the edges ``[shard.edge_lo, shard.edge_hi)``
+    """
+    g = described.graph
+    tmp = broadcast_text(str(start_scores_folder(target, g.num_nodes, g.num_edges, local_scores.size(0),
+                                                 g.edge_index.dtype, graph_files)) if world().is_main else None)
+    if graph_files:
+        write_scores_slice(tmp, shard.edge_lo, local_scores)
+    else:  # the shard's own edges only (the pages of the graph this rank already reads)
+        write_scores_slice(tmp, shard.edge_lo, local_scores, shard.edge_index, shard.edge_type,
+                           g.ptr if world().is_main else None)
+    barrier()
+    if world().is_main:
+        seal_scores_folder(tmp, target, described.meta())
+    barrier()
+    return Scores.load(target)
+
+
 def _global_count(mask: Tensor) -> int:
     return int(all_reduce_(mask.sum().to(torch.float64)))
 
@@ -125,15 +181,22 @@ def estimate_sharded(
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
     fused: bool = True,
+    state: TrainingState | None = None,
 ):
     """:func:`~spexphormer.pipeline.stage1.estimate` with the nodes sharded over the ranks.
 
-    Every rank returns the same result (all scores gathered); pass ``out`` / ``log_path`` on one
-    rank only. ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the
-    CSR of the shard's edges over all N destinations (empty rows outside the shard).
+    Every rank returns the same result: the scores folder at ``out`` (the same path on every
+    rank; the job's machine folder when None), memory-mapped. Pass ``log_path`` on one rank only.
+    ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the CSR of the
+    shard's edges over all N destinations (empty rows outside the shard). ``state``: snapshots
+    (:class:`~spexphormer.distributed.snapshots.RankedTrainingState`, the same on every rank).
     """
     s1, device, w, info = cfg.stage1, torch.device(device), world(), graph_info(data)
-    graph = graph if graph is not None else augment_graph(data, cfg)
+    shared = graph is None
+    graph = shared_augmented_graph(data, cfg) if shared else graph
+    # one rank, now: its E-sized temporary would otherwise come on top of every rank's training
+    fingerprint = broadcast_text(graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
+                                 if w.is_main else None)
     shard = node_shard(graph, w.rank, w.size)
     rows = slice(shard.lo, shard.hi)
     shard_dev = NodeShard(shard.lo, shard.hi, shard.edge_lo, shard.edge_hi, shard.edge_index.to(device),
@@ -163,13 +226,14 @@ def estimate_sharded(
 
         result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
                      s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
-                     desc="stage 1 (estimator, sharded)", progress=progress)
+                     desc="stage 1 (estimator, sharded)", progress=progress, state=state)
 
     model.eval()
+    release_free_memory()  # the training steps' freed blocks: the export and stage 2 come next
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, local_scores = sharded(x, t_export, return_scores=True)  # [L, E_r]
-    layer_scores = all_gather_rows(local_scores.t().contiguous().cpu()).t().contiguous()  # [L, E], edge order
-    fingerprint = graph_fingerprint(data.edge_index, data.num_nodes, data.num_features)
-    scores = exported_scores(data, cfg, graph, layer_scores, fingerprint, t_export, result, out, world_size=w.size)
-    return Stage1Result(scores, result, model)
+    described = exported_scores(data, cfg, graph, local_scores[:, :0], fingerprint, t_export, result, world_size=w.size)
+    target = Path(out) if out is not None else job_folder() / "scores"
+    files = _shared_graph_files() if shared else None
+    return Stage1Result(write_sharded_scores(described, shard, local_scores, target, files), result, model)

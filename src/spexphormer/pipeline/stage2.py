@@ -15,10 +15,11 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Data
+from torch_geometric.data import Data, FeatureStore
 
 from spexphormer.config import Config
 from spexphormer.data import graph_info
+from spexphormer.data.stores import as_feature_store, node_rows
 from spexphormer.distributed import data_parallel as dp
 from spexphormer.graph.features import input_features, input_width
 from spexphormer.nn import Spexphormer
@@ -28,6 +29,7 @@ from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, mean_prediction, output_dim, task_loss
 from spexphormer.train.metrics import labelled
 from spexphormer.train.state import TrainingState
+from spexphormer.utils.memory import release_free_memory
 from spexphormer.utils.seed import seeded
 
 
@@ -66,16 +68,20 @@ def build_wide_model(data: Data, cfg: Config) -> nn.Module:
     return model
 
 
-def layer_sampler(scores: Scores, cfg: Config, seed: int) -> LayerSampler:
-    """The sampler ``cfg.stage2`` asks for."""
+def layer_sampler(scores: Scores | None, cfg: Config, seed: int, stores=None) -> LayerSampler:
+    """The sampler ``cfg.stage2`` asks for, reading ``scores`` (or ``stores``: a PyG
+    ``(FeatureStore, GraphStore)`` pair, see :class:`~spexphormer.sampling.LayerSampler`)."""
     s2 = cfg.stage2
     return LayerSampler(scores, s2.ks, s2.sampler, s2.keep_graph_edges, seed, s2.resample_every,
-                        graph_ks=s2.graph_ks or None, expander_ks=s2.expander_ks or None)
+                        graph_ks=s2.graph_ks or None, expander_ks=s2.expander_ks or None, stores=stores)
 
 
-def forward_batch(model: nn.Module, x: Tensor, batch: Batch, device: torch.device) -> Tensor:
-    """The model's output for a batch's core nodes. Shapes: x [N, F] -> [B, out]."""
-    inputs = x[batch.nodes].to(device)
+def forward_batch(model: nn.Module, x: Tensor | FeatureStore, batch: Batch, device: torch.device) -> Tensor:
+    """The model's output for a batch's core nodes, its inputs read through a PyG ``FeatureStore``
+    (``x`` itself, or one over the tensor ``x``: :mod:`spexphormer.data.stores`).
+
+    Shapes: x [N, F] -> [B, out]."""
+    inputs = node_rows(as_feature_store(x), batch.nodes).to(device)
     batch = batch.to(device)
     return model(inputs, batch.index, batch.edge_type)
 
@@ -85,11 +91,11 @@ def batch_loss(model: nn.Module, x: Tensor, data: Data, batch: Batch, device: to
     return task_loss(forward_batch(model, x, batch, device), data.y[batch.core].to(device), graph_info(data).task)
 
 
-def predict_nodes(model: nn.Module, x: Tensor, nodes: Tensor, layers: SampledLayers, batch_size: int,
+def predict_nodes(model: nn.Module, x: Tensor | FeatureStore, nodes: Tensor, layers: SampledLayers, batch_size: int,
                   device: torch.device) -> Tensor:
     """Outputs of ``nodes`` (in that order) on one sampled graph. Shapes: x [N, F] -> [len(nodes), out]."""
     if nodes.numel() == 0:
-        return x.new_empty(0, model.head.out_features)
+        return torch.empty(0, model.head.out_features)
     return torch.cat([forward_batch(model, x, batch, device).cpu()
                       for batch in iterate_batches(nodes, batch_size, layers, shuffle=False, seed=0)])
 
@@ -121,7 +127,7 @@ def train_wide(
     log_path: str | os.PathLike | None = None,
     progress: bool = True,
     state: TrainingState | None = None,
-    inputs: Tensor | None = None,
+    inputs: Tensor | FeatureStore | None = None,
 ) -> Stage2Result:
     """Train the wide Spexphormer on graphs sampled from ``scores``; test metric at best validation.
 
@@ -135,8 +141,10 @@ def train_wide(
     nodes = {name: mask.nonzero().view(-1) for name, mask in split.items()}
     eval_batch = s2.eval_batch_size or s2.batch_size
     receptive_field_warning(s2.batch_size, s2.slots(), data.num_nodes)
+    release_free_memory()  # what stage 1 (or the last seed) freed: each rank would keep its own
     sampler = layer_sampler(scores, cfg, seed)
-    x = model_inputs(data, cfg) if inputs is None else inputs
+    # every batch reads its rows through a PyG FeatureStore (the default: over the mapped tensor)
+    x = as_feature_store(model_inputs(data, cfg) if inputs is None else inputs)
 
     def train_epoch(epoch: int, optimize) -> float:
         layers, total, count = sampler.layers_for(epoch), 0.0, 0

@@ -12,7 +12,9 @@ from typing import Sequence
 
 import torch
 from torch import Tensor
+from torch_geometric.data import FeatureStore, GraphStore
 
+from spexphormer.data.stores import EDGE, MappedFeatureStore, MappedGraphStore
 from spexphormer.graph import GRAPH_EDGE
 from spexphormer.sampling.batches import batch_builder
 from spexphormer.sampling.sampled_layers import SampledLayers, sample_layers
@@ -20,7 +22,7 @@ from spexphormer.sampling.samplers import check_method
 from spexphormer.sampling.typed import sample_typed_layers
 from spexphormer.scores import Scores
 
-__all__ = ["GRAPH_PRIORITY", "LayerSampler", "layer_scores"]
+__all__ = ["GRAPH_PRIORITY", "LayerSampler", "layer_scores", "scores_stores"]
 
 #: Added to a graph edge's score when graph edges are kept: scores are at most 1, so a graph edge
 #: loses its place to a non-graph edge with probability below 1e-6.
@@ -33,15 +35,34 @@ def layer_scores(scores: Scores, num_layers: int) -> Tensor:
     Shapes:
         return: [num_layers, E]
     """
+    if num_layers == scores.num_layers:  # the scores themselves: no [L, E] copy (they may be mapped)
+        return scores.scores
     pick = torch.clamp(torch.arange(num_layers), max=scores.num_layers - 1)
     return scores.scores[pick]
+
+
+def scores_stores(scores: Scores, num_layers: int, keep_graph_edges: bool = False
+                  ) -> tuple[MappedFeatureStore, MappedGraphStore]:
+    """What the sampler reads, as PyG stores (:mod:`spexphormer.data.stores`): the augmented graph
+    (CSC), its edge types and the ``[num_layers, E]`` scores (:func:`layer_scores`; the scores
+    themselves, not a copy, unless graph edges get their priority added)."""
+    g, layered = scores.graph, layer_scores(scores, num_layers)
+    if keep_graph_edges:
+        layered = layered + GRAPH_PRIORITY * (g.edge_type == GRAPH_EDGE).to(layered.dtype)
+    features = MappedFeatureStore({("edge", "type"): g.edge_type, ("edge", "scores"): layered})
+    return features, MappedGraphStore.csc(g.src, g.ptr, g.num_nodes)
 
 
 class LayerSampler:
     r"""Draws the per-layer neighbour tables of one training run, one sample per resampling period.
 
+    It reads the graph, the edge types and the scores through PyG's ``FeatureStore`` and
+    ``GraphStore`` interfaces (:mod:`spexphormer.data.stores`): built over ``scores`` by default,
+    or any other implementation passed as ``stores``.
+
     Args:
-        scores (Scores): The estimator's scores and the augmented graph they belong to.
+        scores (Scores): The estimator's scores and the augmented graph they belong to (None when
+            ``stores`` are given).
         ks (Sequence[int]): Sampled in-degree :math:`k_\ell` of each wide layer.
         method (str, optional): ``"reservoir"`` (by score, without replacement), ``"uniform"`` or
             ``"topk"``. (default: ``"reservoir"``)
@@ -55,21 +76,23 @@ class LayerSampler:
             and expander slots); with ``expander_ks``, it replaces ``ks``. (default: ``None``)
         expander_ks (Sequence[int], optional): Expander-edge slots per node for each layer, the
             other per-type budget. (default: ``None``)
+        stores (tuple, optional): ``(FeatureStore, GraphStore)`` holding what
+            :func:`scores_stores` holds (``keep_graph_edges`` is then already applied).
     """
 
-    def __init__(self, scores: Scores, ks: Sequence[int], method: str = "reservoir",
+    def __init__(self, scores: Scores | None, ks: Sequence[int], method: str = "reservoir",
                  keep_graph_edges: bool = False, seed: int = 0, resample_every: int = 1,
-                 graph_ks: Sequence[int] | None = None, expander_ks: Sequence[int] | None = None) -> None:
+                 graph_ks: Sequence[int] | None = None, expander_ks: Sequence[int] | None = None,
+                 stores: tuple[FeatureStore, GraphStore] | None = None) -> None:
         check_method(method)
         if resample_every < 1:
             raise ValueError(f"resample_every must be >= 1, got {resample_every}")
-        self.graph, self.ks, self.method, self.seed = scores.graph, list(ks), method, seed
+        self.ks, self.method, self.seed = list(ks), method, seed
         self.resample_every = resample_every
         self.typed = (list(graph_ks), list(expander_ks)) if graph_ks is not None else None
-        self.scores = layer_scores(scores, len(graph_ks) if self.typed else len(self.ks))
-        if keep_graph_edges:
-            graph_edge = (scores.graph.edge_type == GRAPH_EDGE).to(self.scores.dtype)
-            self.scores = self.scores + GRAPH_PRIORITY * graph_edge
+        if stores is None:
+            stores = scores_stores(scores, len(graph_ks) if self.typed else len(self.ks), keep_graph_edges)
+        self.features, self.graph_store = stores
         self.seconds = 0.0  # time spent sampling, over all calls
         self._drawn_at: int | None = None
         self._layers: SampledLayers | None = None
@@ -77,13 +100,14 @@ class LayerSampler:
     def sample(self, epoch: int) -> SampledLayers:
         """A fresh sample for ``epoch`` (the same for the same seed and epoch)."""
         tic = time.perf_counter()
-        g = self.graph
+        src, ptr = self.graph_store.get_edge_index(EDGE, "csc")
+        edge_type = self.features.get_tensor("edge", "type", None)
+        scores = self.features.get_tensor("edge", "scores", None)
         if self.typed:
-            layers = sample_typed_layers(g.ptr, g.src, g.edge_type, self.scores, *self.typed, self.method,
+            layers = sample_typed_layers(ptr, src, edge_type, scores, *self.typed, self.method,
                                          seed=self.seed, epoch=epoch)
         else:
-            layers = sample_layers(g.ptr, g.src, g.edge_type, self.scores, self.ks, self.method,
-                                   seed=self.seed, epoch=epoch)
+            layers = sample_layers(ptr, src, edge_type, scores, self.ks, self.method, seed=self.seed, epoch=epoch)
         batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
         self.seconds += time.perf_counter() - tic
         return layers

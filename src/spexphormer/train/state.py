@@ -60,6 +60,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plain_rng_state() -> dict[str, Any]:
+    """:func:`rng_state` as tensors and lists (what a snapshot stores)."""
+    rng = rng_state()
+    return {**rng, "numpy": _plain(rng["numpy"]), "python": _plain(rng["python"])}
+
+
+def restorable_rng(rng: dict[str, Any]) -> dict[str, Any]:
+    """A stored :func:`plain_rng_state` as :func:`set_rng_state` takes it."""
+    return {**rng, "numpy": _numpy_state(rng["numpy"]), "python": _python_state(rng["python"])}
+
+
 def _numpy_state(value: list) -> tuple:
     return (value[0], value[1].numpy().astype(np.uint32), int(value[2]), int(value[3]), float(value[4]))
 
@@ -106,8 +117,7 @@ class TrainingState:
         scheduler.load_state_dict(s["scheduler"])
         best.best_epoch, best.val, best.test = s["best_epoch"], s["best_val"], s["best_test"]
         best.state_dict, best.history = s["best_state_dict"], list(s["history"])
-        rng = s["rng"]
-        set_rng_state({**rng, "numpy": _numpy_state(rng["numpy"]), "python": _python_state(rng["python"])})
+        self._apply_rng(s["rng"])
         self.resumed_at = int(s["epoch"]) + 1
         return self.resumed_at, float(s["seconds"])
 
@@ -116,10 +126,27 @@ class TrainingState:
         return self.every > 0 and (epoch + 1) % self.every == 0 and epoch + 1 < epochs \
             and time.monotonic() - self.last >= self.seconds
 
+    def _apply_rng(self, rng: dict[str, Any]) -> None:
+        """Set this process's generators from a snapshot's ``rng`` entry (:meth:`_rng_payload`)."""
+        if "ranks" in rng:
+            raise CheckpointError(f"training state {self.path} is a snapshot of a {len(rng['ranks'])}-process "
+                                  "run: resume it with as many processes")
+        set_rng_state(restorable_rng(rng))
+
+    def _rng_payload(self) -> dict[str, Any]:
+        """The ``rng`` entry of a snapshot: this process's generators."""
+        return plain_rng_state()
+
+    def _writes(self) -> bool:
+        """Whether this process writes the snapshot file."""
+        return True
+
     def save(self, epoch: int, model: nn.Module, optimizer, scheduler, best, seconds: float) -> None:
         """Snapshot the state after ``epoch`` (atomically: a kill leaves the previous snapshot)."""
-        rng = rng_state()
-        rng = {**rng, "numpy": _plain(rng["numpy"]), "python": _plain(rng["python"])}
+        rng = self._rng_payload()
+        if not self._writes():
+            self.last = time.monotonic()
+            return
         save_sealed({
             "format": FORMAT, "version": VERSION, "key": self.key, "epoch": epoch, "seconds": seconds,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
