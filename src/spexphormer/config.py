@@ -28,6 +28,7 @@ from spexphormer.utils.memory import fits_in_memory, machine_memory
 from spexphormer.nn.norms import NORM_KINDS as NORMS
 from spexphormer.sampling.samplers import METHODS as SAMPLERS
 from spexphormer.nn.local_attention import BRANCHES, LOCAL_KINDS
+from spexphormer.nn.attention import HEAD_PAIRINGS
 from spexphormer.nn.type_terms import TYPE_TERM_FORMS
 from spexphormer.nn.wide import WIDE_MODELS
 from spexphormer.train.schedule import WARMUP_RULES
@@ -131,6 +132,10 @@ class Stage2Config:
     """Parametrisation of the per-edge-type attention terms (``nn/type_terms.py``): ``embedding``,
     the authors' (a type embedding shared by the layers, through each layer's learned linear maps),
     or ``table`` (learned tables starting at 1 and 0; versions before 0.2)."""
+    head_pairing: str = "per-head"
+    """How the paper model's attention pairs heads with neighbours: ``per-head`` (the method) or
+    ``reference`` (the authors' wide layer, which views ``(n, k, H, d)`` as ``(n*H, k, d)``: a
+    defect, kept to measure it; the same for one head)."""
     ks: tuple[int, ...] = (12, 5, 5, 5)
     """Sampled in-edges per node, one entry per layer. With per-type budgets (``graph_ks``,
     ``expander_ks``) it is derived: ``1 + graph_ks + expander_ks`` per layer, the table widths."""
@@ -445,7 +450,8 @@ def validate(cfg: Config) -> Config:
     for key, value, allowed in (("stage1.type_terms", s1.type_terms, TYPE_TERM_FORMS),
                                 ("stage2.type_terms", s2.type_terms, TYPE_TERM_FORMS),
                                 ("stage1.warmup_rule", s1.warmup_rule, WARMUP_RULES),
-                                ("stage2.warmup_rule", s2.warmup_rule, WARMUP_RULES)):
+                                ("stage2.warmup_rule", s2.warmup_rule, WARMUP_RULES),
+                                ("stage2.head_pairing", s2.head_pairing, HEAD_PAIRINGS)):
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
     if s1.export_temperature not in EXPORT_TEMPERATURES:

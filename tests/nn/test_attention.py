@@ -263,18 +263,26 @@ def test_neighbour_matches_edge_list_head_by_head(heads, form):
 
 
 def buggy_research_attention(mod, x_src, index, edge_type):
-    """The research code's multi-head product: (n, k, H, d) reshaped to (n*H, k, d)."""
+    """The research code's multi-head product, op for op: the gated keys (n, k, H, d) viewed as
+    (n*H, k, d) for the product with the queries; the bias and the values are paired per head."""
     n, k = index.shape
     H, dh = mod.heads, mod.head_dim
     E1, E2 = type_tables(mod)
-    q = mod.Q(x_src[:n]).view(n * H, 1, dh)
-    kk = mod.K(x_src)[index] * E1[edge_type]  # [n, k, D]
-    vv = mod.V(x_src)[index]
-    kk = kk.view(n, k, H, dh).reshape(n * H, k, dh)  # the bug: no permute of k and H
-    vv = vv.view(n, k, H, dh).reshape(n * H, k, dh)
-    e2 = E2[edge_type].permute(0, 2, 1).reshape(n * H, 1, k)
-    logits = (torch.bmm(q, kk.transpose(1, 2)) * mod.logit_scale + e2).clamp(-8, 8)
-    return torch.bmm(torch.softmax(logits, -1), vv).reshape(n, H * dh)
+    q = mod.Q(x_src[:n]).reshape(n * H, dh, 1)
+    kk = E1[edge_type].view(n, k, H, dh) * mod.K(x_src).view(-1, H, dh)[index]  # [n, k, H, dh]
+    logits = torch.bmm(kk.reshape(n * H, k, dh), q).view(n, H, k) * mod.logit_scale  # the bug: no permute
+    logits = (logits + E2[edge_type].permute(0, 2, 1)).clamp(-8, 8)  # [n, H, k]
+    vv = mod.V(x_src).view(-1, H, dh)[index].permute(0, 2, 1, 3)  # [n, H, k, dh]
+    return (torch.softmax(logits, -1).unsqueeze(-1) * vv).sum(2).reshape(n, H * dh)
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+def test_reference_pairing_reproduces_the_research_reshape(heads):
+    """head_pairing="reference" is the authors' (n, k, H, d) -> (n*H, k, d) view, kept to measure it."""
+    index, edge_type = neighbour_table(15, 8, 6, seed=30 + heads)
+    nb = randomise(NeighbourAttention(16, heads, head_pairing="reference").to(DT), heads, scale=0.5)
+    x = torch.randn(15, 16, dtype=DT)
+    torch.testing.assert_close(nb(x, index, edge_type), buggy_research_attention(nb, x, index, edge_type))
 
 
 @pytest.mark.parametrize("heads", [1, 2, 4])

@@ -35,7 +35,12 @@ from spexphormer.nn.neighbour_kernel import neighbour_attention
 from spexphormer.nn.sparse import edge_softmax, gather_dot, gather_scatter, type_rows
 from spexphormer.nn.type_terms import TypeTerms
 
+#: How a wide layer pairs heads with neighbours: "per-head" (the method) or "reference" (the
+#: authors' reshape, a defect kept for comparison).
+HEAD_PAIRINGS = ("per-head", "reference")
+
 __all__ = [
+    "HEAD_PAIRINGS",
     "ScoreAttention",
     "EdgeListAttention",
     "NeighbourAttention",
@@ -299,8 +304,22 @@ class NeighbourAttention(_ExphormerAttentionBase):
         - **output**: :math:`(n_{out}, D)`, or ``(out, alpha)`` with alpha
           :math:`(n_{out}, k, H)` if ``return_attention``.
 
+    ``head_pairing="reference"`` computes the logits as the authors' wide layer does instead: it
+    views the gated keys :math:`(n, k, H, d_h)` as :math:`(nH, k, d_h)`, so the logit of head
+    :math:`h`, slot :math:`m` takes the key of neighbour :math:`j`, head :math:`h'` with
+    :math:`jH + h' = hk + m` (bias and value stay those of :math:`(h, m)`); for :math:`H = 1` the two
+    agree. Kept only to measure that defect against the reference (docs/method.md §4).
+
     State dict: identical to :class:`EdgeListAttention`.
     """
+
+    def __init__(self, dim: int, heads: int, num_edge_types: int = NUM_EDGE_TYPES, clamp: float = 8.0,
+                 bias: bool = False, scale_logits: bool = False, type_terms: str = "embedding",
+                 type_embedding: Optional[nn.Embedding] = None, head_pairing: str = "per-head") -> None:
+        super().__init__(dim, heads, num_edge_types, clamp, bias, scale_logits, type_terms, type_embedding)
+        if head_pairing not in HEAD_PAIRINGS:
+            raise ValueError(f"head_pairing must be one of {HEAD_PAIRINGS}, got {head_pairing!r}")
+        self.head_pairing = head_pairing
 
     def forward(
         self,
@@ -315,6 +334,8 @@ class NeighbourAttention(_ExphormerAttentionBase):
             raise ValueError(f"index has {n_out} rows but x_src only {x_src.size(0)}")
         n_in, H, dh, T = x_src.size(0), self.heads, self.head_dim, self.num_edge_types
         gate, type_bias = self.types()  # [T, D], [T, H]
+        if self.head_pairing == "reference" and H > 1:
+            return self._reference_pairing(x_src, index, edge_type, gate, type_bias, return_attention, mask)
         q = self.Q(x_src[:n_out]).view(n_out, 1, H, dh) * self.logit_scale
         # <q_i, k_j * E1_t> = <q_i * E1_t, k_j>: gate each query with all T types (n*T*D
         # floats) rather than every gathered key (n*k*D floats), then pick type t per slot.
@@ -329,6 +350,22 @@ class NeighbourAttention(_ExphormerAttentionBase):
         if return_attention:
             return out, alpha.transpose(1, 2)  # [n, k, H]
         return out
+
+
+    def _reference_pairing(self, x_src, index, edge_type, gate, type_bias, return_attention, mask):
+        """The authors' logits (see :class:`NeighbourAttention`), with plain autograd."""
+        n_out, k = index.shape
+        n_in, H, dh = x_src.size(0), self.heads, self.head_dim
+        q = self.Q(x_src[:n_out]).reshape(n_out * H, dh, 1) * self.logit_scale
+        keys = self.K(x_src).view(n_in, H, dh)[index] * gate[edge_type].view(n_out, k, H, dh)  # [n, k, H, dh]
+        logits = torch.bmm(keys.reshape(n_out * H, k, dh), q).view(n_out, H, k)  # their (n*H, k, d) view
+        logits = (logits + type_bias[edge_type].transpose(1, 2)).clamp(-self.clamp, self.clamp)  # [n, H, k]
+        if mask is not None:
+            logits = logits.masked_fill(~mask.unsqueeze(1), float("-inf"))
+        alpha = torch.softmax(logits, dim=-1)  # [n, H, k]
+        vals = self.V(x_src).view(n_in, H, dh)[index]  # [n, k, H, dh]
+        out = torch.einsum("nhk,nkhd->nhd", alpha, vals).reshape(n_out, self.dim)
+        return (out, alpha.transpose(1, 2)) if return_attention else out
 
 
 def neighbour_table_to_edge_list(

@@ -193,9 +193,10 @@ class SpexphormerLayer(TransformerLayer):
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0, norm: str = "batch",
                  num_edge_types: int = NUM_EDGE_TYPES, scale_logits: bool = False, type_terms: str = "embedding",
-                 type_embedding: Optional[nn.Embedding] = None) -> None:
+                 type_embedding: Optional[nn.Embedding] = None, head_pairing: str = "per-head") -> None:
         super().__init__(NeighbourAttention(dim, heads, num_edge_types, scale_logits=scale_logits, type_terms=type_terms,
-                                            type_embedding=type_embedding), dim, dropout, norm)
+                                            type_embedding=type_embedding, head_pairing=head_pairing),
+                         dim, dropout, norm)
 
 
 class TransformerBackbone(nn.Module):

@@ -29,6 +29,9 @@ Args:
         (:class:`~spexphormer.nn.type_terms.TypeTerms`): ``"embedding"``, the authors' (a type
         embedding shared by the layers, through each layer's linear maps), or ``"table"`` (learned
         tables starting at 1 and 0; checkpoints written before version 4). (default: ``"embedding"``)
+    head_pairing (str, optional): :class:`Spexphormer` only: ``"per-head"`` (the method) or
+        ``"reference"`` (the authors' reshape, see :class:`~spexphormer.nn.attention.NeighbourAttention`).
+        (default: ``"per-head"``)
     recompute (bool, optional): :class:`Spexphormer` only: recompute each layer's activations in
         the backward pass (:mod:`spexphormer.nn.recompute`). (default: ``False``)
 
@@ -133,10 +136,11 @@ class Spexphormer(TransformerBackbone):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, heads: int, num_layers: int, dropout: float = 0.0,
                  norm: str = "batch", num_edge_types: int = NUM_EDGE_TYPES, pre_layers: int = 1,
-                 scale_logits: bool = False, recompute: bool = False, type_terms: str = "embedding") -> None:
+                 scale_logits: bool = False, recompute: bool = False, type_terms: str = "embedding",
+                 head_pairing: str = "per-head") -> None:
         super().__init__(in_dim, out_dim, hidden, num_layers,
                          lambda emb: SpexphormerLayer(hidden, heads, dropout, norm, num_edge_types, scale_logits,
-                                                      type_terms, emb),
+                                                      type_terms, emb, head_pairing),
                          pre_layers, type_terms, num_edge_types)
         self.recompute = recompute
 

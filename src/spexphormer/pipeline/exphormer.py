@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch_geometric.data import Data
 
+from spexphormer.errors import ConfigError
 from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.graph import AugmentedGraph
@@ -49,6 +50,9 @@ def train_exphormer(
     masks = {name: getattr(data, f"{name}_mask").to(device) for name in ("train", "val", "test")}
 
     with seeded(seed):
+        if cfg.stage2.head_pairing != "per-head":
+            raise ConfigError("stage2.head_pairing=reference is a sampled-table defect of the authors' wide layer; "
+                              "the full-batch Exphormer pairs heads per head only")
         args = wide_args(data, cfg)  # the same width, heads and depth as stage 2
         model = Exphormer(**args).to(device)
 

@@ -57,6 +57,8 @@ def wide_args(data: Data, cfg: Config) -> dict:
                 pre_layers=s2.pre_layers, scale_logits=s2.scale_logits, type_terms=s2.type_terms)
     if s2.model == "local-attention":
         args.update(local=s2.local, branches=s2.branches, jk=s2.jk, input_dropout=s2.input_dropout)
+    elif s2.head_pairing != "per-head":  # recorded only when it differs: older checkpoints lack it
+        args.update(head_pairing=s2.head_pairing)
     return args
 
 
