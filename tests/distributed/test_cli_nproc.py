@@ -75,8 +75,10 @@ def test_a_failing_rank_ends_the_job_with_one_error(graph_file, tmp_path, error,
     code = f"import sys; from spexphormer.distributed.launch import launch_local; " \
            f"sys.exit(launch_local(2, {argv!r}, entry=[{str(script)!r}]))"
     tic = time.perf_counter()
-    job = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert time.perf_counter() - tic < 60  # the other rank was stopped, not left waiting
+    job = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=400)
+    # The other rank was stopped, not left waiting for the collective timeout (1,800 s). Measured:
+    # 11-36 s alone, 66-119 s beside other jobs at load 14-17; 240 s keeps clear of both.
+    assert time.perf_counter() - tic < 240
     assert job.returncode == status, job.stderr
     errors = [ln for ln in job.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(line), job.stderr
