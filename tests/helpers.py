@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -63,3 +64,25 @@ def type_tables(attn) -> tuple[torch.Tensor, torch.Tensor]:
         return terms.gate, terms.bias
     e = terms.embedding.weight
     return e @ terms.E1.weight.T, e @ terms.E2.weight.T + terms.E2.bias
+
+
+def run_outcome(out: Path) -> dict:
+    """What a finished run folder reports, without wall times: per-seed test and validation metrics,
+    every epoch record of stage 1 and of each seed, and the process count. Two runs that should
+    be the same run compare equal on this."""
+    results = json.loads((out / "results.json").read_text())
+    untimed = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+                            for line in path.read_text().splitlines()]
+    return {"test": results["test"]["per_seed"], "val": results["val"]["per_seed"],
+            "logs": {p.parent.name: untimed(p) for p in out.glob("seed*/log.jsonl")},
+            "stage1": untimed(out / "stage1.jsonl"), "world_size": results.get("world_size")}
+
+
+def mapped_file_of(ptr: int) -> str | None:
+    """The file this process has memory-mapped at address ``ptr`` (``/proc/self/maps``), if any."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        parts = line.split()
+        lo, hi = (int(v, 16) for v in parts[0].split("-"))
+        if lo <= ptr < hi:
+            return parts[-1] if len(parts) >= 6 else None
+    return None

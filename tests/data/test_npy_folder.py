@@ -11,6 +11,7 @@ from spexphormer.data import planted_partition
 from spexphormer.data.files import load_file
 from spexphormer.errors import DataError
 from spexphormer.data import graph_info
+from tests.helpers import mapped_file_of
 
 
 def write_folder(folder: Path, data, edges_rows: bool = True, masks: bool = False) -> Path:
@@ -23,15 +24,6 @@ def write_folder(folder: Path, data, edges_rows: bool = True, masks: bool = Fals
         for name in ("train_mask", "val_mask", "test_mask"):
             np.save(folder / f"{name}.npy", getattr(data, name).numpy())
     return folder
-
-
-def mapped_file_of(ptr: int) -> str | None:
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        parts = line.split()
-        lo, hi = (int(v, 16) for v in parts[0].split("-"))
-        if lo <= ptr < hi:
-            return parts[-1] if len(parts) >= 6 else None
-    return None
 
 
 @pytest.mark.parametrize("edges_rows", [True, False])

@@ -14,16 +14,7 @@ from spexphormer.errors import ScoresMismatch
 from spexphormer.graph import augment
 from spexphormer.scores import Scores
 from tests.distributed.spawn import run_ranks
-from tests.helpers import make_toy_graph
-
-
-def mapped_file_of(ptr: int) -> str | None:
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        parts = line.split()
-        lo, hi = (int(v, 16) for v in parts[0].split("-"))
-        if lo <= ptr < hi:
-            return parts[-1] if len(parts) >= 6 else None
-    return None
+from tests.helpers import make_toy_graph, mapped_file_of
 
 
 def _scores(layers: int = 2) -> Scores:

@@ -18,7 +18,7 @@ from spexphormer.distributed.snapshots import RankedTrainingState
 from spexphormer.errors import CheckpointError
 from spexphormer.train.checkpoint import load_checkpoint
 from spexphormer.train.state import TrainingState
-from tests.helpers import make_toy_graph
+from tests.helpers import make_toy_graph, run_outcome
 from tests.distributed.spawn import run_ranks
 
 SETTINGS = ["--seeds", "1", "--set", "stage1.epochs=8", "--set", "stage2.epochs=6", "--set", "graph.exp_deg=2",
@@ -65,16 +65,6 @@ def _kill_job_when(proc: subprocess.Popen, trigger: Path, delay: float, timeout:
     return True
 
 
-def _outcome(out: Path) -> dict:
-    results = json.loads((out / "results.json").read_text())
-    logs = {p.parent.name: [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-                            for line in p.read_text().splitlines()] for p in out.glob("seed*/log.jsonl")}
-    stage1 = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-              for line in (out / "stage1.jsonl").read_text().splitlines()]
-    return {"test": results["test"]["per_seed"], "val": results["val"]["per_seed"], "logs": logs, "stage1": stage1,
-            "world_size": results["world_size"]}
-
-
 @pytest.mark.slow
 def test_two_processes_killed_then_resumed_equal_an_uninterrupted_two_process_run(tmp_path):
     data = make_toy_graph()
@@ -96,7 +86,7 @@ def test_two_processes_killed_then_resumed_equal_an_uninterrupted_two_process_ru
     job = _cli(graph, out, "--resume")
     assert job.wait() == 0, job.stderr.read().decode()
 
-    assert _outcome(out) == _outcome(ref)
+    assert run_outcome(out) == run_outcome(ref)
     a, b = load_checkpoint(ref / "seed0" / "model.pt"), load_checkpoint(out / "seed0" / "model.pt")
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

@@ -16,7 +16,7 @@ import torch
 
 from spexphormer.cli import main
 from spexphormer.train.checkpoint import load_checkpoint
-from tests.helpers import make_toy_graph
+from tests.helpers import make_toy_graph, run_outcome
 from tests.helpers import FAST
 
 SETTINGS = ["--seeds", "2", "--set", "stage1.epochs=8", "--set", "stage2.epochs=6", "--set", "graph.exp_deg=2",
@@ -42,15 +42,6 @@ def _kill_when(proc: subprocess.Popen, trigger: Path, delay: float, timeout: flo
     return True
 
 
-def _outcome(out: Path) -> dict:
-    results = json.loads((out / "results.json").read_text())
-    logs = {p.parent.name: [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-                            for line in p.read_text().splitlines()] for p in out.glob("seed*/log.jsonl")}
-    stage1 = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-              for line in (out / "stage1.jsonl").read_text().splitlines()]
-    return {"test": results["test"]["per_seed"], "val": results["val"]["per_seed"], "logs": logs, "stage1": stage1}
-
-
 def _tensors_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -74,7 +65,7 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert kills >= 2, "the runs finished before they could be killed: make them longer"
     assert _cli(graph, out, "--resume").wait() == 0
 
-    assert _outcome(out) == _outcome(ref)
+    assert run_outcome(out) == run_outcome(ref)
     resumed = [load_checkpoint(out / f"seed{s}" / "model.pt")["meta"]["resumed_at_epoch"] for s in (0, 1)]
     resumed.append(json.loads((out / "results.json").read_text())["stages"]["stage1"].get("resumed_at_epoch", 0))
     assert any(resumed), "no training continued from a snapshot: resume restarted from scratch"
