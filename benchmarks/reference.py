@@ -23,12 +23,18 @@ metric (``metric_best``, ``metric_agg: argmax``), read from GraphGym's per-epoch
 of its log.
 
 ``--ours`` runs our pipeline (``spexphormer.pipeline.run``, the paper preset, seeds 0..N-1; seed s
-sets ``run.seed``, ``graph.seed`` and ``stage1.seed``, so each seed has its own expander and stage 1) on the same dataset (``actor-reference`` for Actor: the reference's unseeded
+sets ``run.seed``, ``graph.seed`` and ``stage1.seed``, so each seed has its own expander and
+stage 1) on the same dataset (``actor-reference`` for Actor: the reference's unseeded
 class-balanced 50/25/25 split, row-normalised features, directed edges) and writes
-``results/ours_vs_reference_<dataset>.json`` with both sides, means ± sample std (ddof=1) and the
-differences of the means; without ``--ours`` it writes ``results/reference_<dataset>.json`` only.
+``results/ours_vs_reference_<dataset>.json`` with both sides, means ± sample std (ddof=1), the
+differences of the means with their Welch 95% confidence intervals, and Welch's t-test and the
+Mann-Whitney U test of "same distribution" (a collapsed estimator run is an outlier a t-test
+handles badly; the ranks do not care); without ``--ours`` it writes ``results/reference_<dataset>.json`` only.
 ``--collect`` re-reads the finished runs without starting any (``--ours --collect``: ours against
-the reference runs finished so far).
+the reference runs finished so far). ``--stage1-only`` runs and compares the estimators alone
+(theirs: the ASE config only, in the same run folders, so a later full run goes on from there;
+ours: ``spexphormer.pipeline.stage1.estimate``), cheap enough for many seeds:
+``results/ours_vs_reference_<dataset>_stage1.json``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ import sys
 import time
 from pathlib import Path
 from statistics import mean, stdev
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA_ROOT, REPO, RESULTS, machine, save_json, table  # noqa: E402
@@ -123,7 +131,7 @@ def run_reference(args, spec: dict, r: int) -> dict:
             d.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(args.data_root) / src, d)
     row = {"run": r, "seed": r, "folder": str(folder)}
-    for stage, stage_cfg in STAGES:
+    for stage, stage_cfg in stages(args):
         done = folder / f"{stage}.done.json"
         cfg_name = f"{spec['prefix']}_{stage_cfg}"
         if done.exists():
@@ -155,9 +163,33 @@ def run_reference(args, spec: dict, r: int) -> dict:
     return row
 
 
+def stages(args) -> tuple:
+    return STAGES[:1] if args.stage1_only else STAGES
+
+
 def summary(values: list[float]) -> dict:
     return {"mean": mean(values) if values else None, "std": stdev(values) if len(values) > 1 else None,
             "n": len(values), "values": values}
+
+
+def difference(ours: list[float], theirs: list[float]) -> dict | None:
+    """Ours minus theirs: the difference of the means, its Welch 95% confidence interval, and two
+    tests of "same distribution" (Welch's t-test, and Mann-Whitney U, which does not assume the
+    normality a collapsed run breaks). None with fewer than 2 values on a side."""
+    if len(ours) < 2 or len(theirs) < 2:
+        return None
+    from scipy import stats
+
+    a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else float("inf")
+    half = float(stats.t.ppf(0.975, dof)) * se
+    delta = float(a.mean() - b.mean())
+    return {"delta": delta, "se": se, "ci95": [delta - half, delta + half],
+            "welch_p": float(stats.ttest_ind(a, b, equal_var=False).pvalue) if se > 0 else None,
+            "mann_whitney_p": float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue),
+            "median_ours": float(np.median(a)), "median_theirs": float(np.median(b)), "n": [len(a), len(b)]}
 
 
 def fmt(s: dict | None) -> str:
@@ -167,9 +199,9 @@ def fmt(s: dict | None) -> str:
 
 
 def reference_side(args, spec) -> dict:
-    rows = [run_reference(args, spec, r) for r in range(args.runs)]
+    rows = [run_reference(args, spec, r) for r in range(args.from_run, args.runs)]
     out = {"rows": rows}
-    for stage, _ in STAGES:
+    for stage, _ in STAGES:  # a stage not run summarises to n = 0
         fin = [r[stage] for r in rows if r.get(stage)]
         out[stage] = {"val": summary([f["val"] for f in fin]), "test": summary([f["test"] for f in fin]),
                       "seconds": summary([f["seconds"] for f in fin])}
@@ -185,6 +217,8 @@ def ours_side(args, spec) -> dict:
     from spexphormer.utils.device import set_threads
 
     set_threads(args.threads)
+    if args.stage1_only:
+        return ours_estimators(args, spec)
     rows = []
     for seed in range(args.seeds):
         # as the reference's run r: its own expander, its own estimator, and (Actor) its own random split
@@ -207,6 +241,37 @@ def ours_side(args, spec) -> dict:
             "stage2": {"test": summary([r["test"] for r in rows]), "val": summary([r["val"] for r in rows])}}
 
 
+def ours_estimators(args, spec) -> dict:
+    """Our estimator alone (stage 1 of the paper preset), seeds 0..N-1, as ``ours_side`` seeds them."""
+    from spexphormer.data import load_graph
+    from spexphormer.pipeline.stage1 import estimate
+    from spexphormer.presets import preset
+
+    rows = []
+    for seed in range(args.seeds):
+        data = load_graph(dataset=spec["ours"], root=args.data_root, seed=seed)
+        cfg = preset(spec["ours"], "spexphormer").override(
+            [f"run.seed={seed}", f"graph.seed={seed}", f"stage1.seed={seed}", f"run.threads={args.threads}",
+             "run.device=cpu"] + list(args.set))
+        done = Path(args.ours_runs) / spec["ours"] / f"stage1-seed{seed}-{cfg.stage1_key()}.json"
+        if done.exists():  # finished before (same graph, estimator and seed): read back
+            rows.append(json.loads(done.read_text()))
+        else:
+            t0 = time.time()
+            fit = estimate(data, cfg, progress=False).fit
+            best = fit.history[fit.best_epoch]
+            rows.append({"seed": seed, "best_epoch": fit.best_epoch, "estimator_val": 100 * best["val"],
+                         "estimator_test": 100 * best["test"], "seconds": round(time.time() - t0, 1)})
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.write_text(json.dumps(rows[-1], indent=2) + "\n")
+        print(f"ours {spec['ours']} seed {seed}: estimator best epoch {rows[-1]['best_epoch']} val "
+              f"{rows[-1]['estimator_val']:.2f} test {rows[-1]['estimator_test']:.2f}", flush=True)
+    return {"rows": rows, "dataset": spec["ours"], "overrides": list(args.set),
+            "stage1": {"test": summary([r["estimator_test"] for r in rows]),
+                       "val": summary([r["estimator_val"] for r in rows])},
+            "stage2": {"test": summary([]), "val": summary([])}}
+
+
 def _pct(x):
     """A stage-1 metric as recorded by our pipeline (a fraction or a {"mean": ...}) in percent."""
     if x is None:
@@ -223,6 +288,8 @@ def main(argv=None) -> int:
     p.add_argument("--python", required=True, help="the interpreter of a virtualenv with the authors' requirements")
     p.add_argument("--dataset", required=True, help="minesweeper, tolokers or actor")
     p.add_argument("--runs", type=int, default=3, help="reference runs, seeds 0..runs-1 (default 3)")
+    p.add_argument("--from-run", type=int, default=0,
+                   help="first reference run (default 0): two processes can share out runs a..b-1 and b..c-1")
     p.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
     p.add_argument("--work", default="/work/ref/runs", help="scratch folder for the runs, outside the repository")
     p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT))
@@ -233,6 +300,8 @@ def main(argv=None) -> int:
     p.add_argument("--ours-runs", default=str(RESULTS / "runs" / "ours_vs_reference"), help="our runs' folder")
     p.add_argument("--set", action="append", default=[], help="config override for ours, repeatable")
     p.add_argument("--out", default=None, help="JSON path (default results/reference_<dataset>.json)")
+    p.add_argument("--stage1-only", action="store_true",
+                   help="the estimators alone (both sides); JSON names get a _stage1 suffix")
     p.add_argument("--compare-out", default=None,
                    help="--ours JSON path (default results/ours_vs_reference_<dataset>.json)")
     args = p.parse_args(argv)
@@ -246,6 +315,8 @@ def main(argv=None) -> int:
             raise BadInput(f"--python {args.python}: not an executable")
         if args.runs < 1 or args.threads < 1 or args.seeds < 1:
             raise BadInput("--runs, --threads and --seeds must be at least 1")
+        if not 0 <= args.from_run < args.runs:
+            raise BadInput("--from-run must be at least 0 and below --runs")
         if args.max_epoch is not None and args.max_epoch < 1:
             raise BadInput("--max-epoch must be at least 1")
         work = Path(args.work).resolve()
@@ -267,7 +338,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "reference", "dataset": args.dataset, "metric": spec["metric"],
               "reference": {"repo": "hamed1375/Sp_Exphormer", "commit": REF_COMMIT, "ref_dir": str(args.ref_dir),
                             "python": args.python, "configs": [f"{spec['cfg_dir']}/{spec['prefix']}_{c}.yaml"
-                                                               for _, c in STAGES],
+                                                               for _, c in stages(args)],
                             "overrides": "wandb.use False accelerator cpu gpu_mem False num_threads N out_dir results "
                                          "seed r" + (f" optim.max_epoch {args.max_epoch}" if args.max_epoch else ""),
                             "note": "stage 2 reads seed 0's score files; for r > 0 seed r's are copied to those names"},
@@ -275,7 +346,8 @@ def main(argv=None) -> int:
                           "mean and sample std (ddof=1) over runs; metric in percent",
               "threads": args.threads, **ref, "machine": dict(machine(), threads_per_job=args.threads),
               "wall_seconds": round(time.time() - t0, 1)}
-    out = Path(args.out) if args.out else RESULTS / f"reference_{args.dataset}.json"
+    suffix = "_stage1" if args.stage1_only else ""
+    out = Path(args.out) if args.out else RESULTS / f"reference_{args.dataset}{suffix}.json"
     save_json(result, out)
     rows = [{"run": r["run"], "estimator val": _f(r.get("stage1"), "val"), "estimator test": _f(r.get("stage1"), "test"),
              "s1 epochs": _f(r.get("stage1"), "epochs"), "s1 s": _f(r.get("stage1"), "seconds"),
@@ -292,8 +364,11 @@ def main(argv=None) -> int:
                "reference": result, "ours": ours, "machine": dict(machine(), threads_per_job=args.threads),
                "delta_means": {s: (ours[s]["test"]["mean"] - ref[s]["test"]["mean"])
                                if ours[s]["test"]["mean"] is not None and ref[s]["test"]["mean"] is not None else None
-                               for s in ("stage1", "stage2")}}
-        cout = Path(args.compare_out) if args.compare_out else RESULTS / f"ours_vs_reference_{args.dataset}.json"
+                               for s in ("stage1", "stage2")},
+               "difference": {s: difference(ours[s]["test"]["values"], ref[s]["test"]["values"])
+                              for s in ("stage1", "stage2")}}
+        cout = (Path(args.compare_out) if args.compare_out
+                else RESULTS / f"ours_vs_reference_{args.dataset}{suffix}.json")
         save_json(cmp, cout)
         d = cmp["delta_means"]
         print(table([{"dataset": args.dataset, "estimator ours": fmt(ours["stage1"]["test"]),
@@ -302,6 +377,12 @@ def main(argv=None) -> int:
                       "paper model ours": fmt(ours["stage2"]["test"]), "authors'": fmt(ref["stage2"]["test"]),
                       "Δ ": "-" if d["stage2"] is None else f"{d['stage2']:+.2f}"}],
                     "ours against the authors' code, same machine (test, %)"))
+        for stage, what in (("stage1", "estimator"), ("stage2", "paper model")):
+            d = cmp["difference"][stage]
+            if d:
+                print(f"{what}: ours - theirs = {d['delta']:+.2f} (95% CI {d['ci95'][0]:+.2f} to {d['ci95'][1]:+.2f}; "
+                      f"Welch p = {d['welch_p']:.3g}, Mann-Whitney p = {d['mann_whitney_p']:.3g}; medians "
+                      f"{d['median_ours']:.2f} vs {d['median_theirs']:.2f}; n = {d['n'][0]} vs {d['n'][1]})")
         print(f"wrote {cout}")
     return 0
 

@@ -57,3 +57,26 @@ def test_best_epoch_is_the_first_highest_validation(tmp_path):
     assert out["best_epoch"] == 1 and out["epochs"] == 4
     assert out["val"] == pytest.approx(81.0) and out["test"] == pytest.approx(82.0)
     assert out["log_best"] == {"epoch": 1, "val": 81.0, "test": 82.0} and "log_mismatch" not in out
+
+
+def test_difference_of_the_two_sides_against_scipy():
+    from scipy import stats
+
+    ours, theirs = [85.2, 75.9, 73.3, 72.0, 85.9, 76.0], [88.3, 80.9, 87.4, 52.6]
+    d = reference.difference(ours, theirs)
+    t = stats.ttest_ind(ours, theirs, equal_var=False)
+    ci = t.confidence_interval(0.95)  # scipy's own Welch interval, computed independently of ours
+    assert d["delta"] == pytest.approx(sum(ours) / 6 - sum(theirs) / 4)
+    assert d["ci95"] == pytest.approx([ci.low, ci.high]) and d["welch_p"] == pytest.approx(t.pvalue)
+    assert d["mann_whitney_p"] == pytest.approx(stats.mannwhitneyu(ours, theirs).pvalue)
+    assert d["n"] == [6, 4] and reference.difference([1.0], theirs) is None
+
+
+def test_a_run_range_outside_the_runs_is_refused(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "main.py").write_text("")
+    res = _run("reference.py", "--ref-dir", str(ref), "--python", sys.executable, "--dataset", "minesweeper",
+               "--runs", "3", "--from-run", "3", "--work", str(tmp_path / "w"), "--data-root", str(tmp_path))
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        "error: --from-run must be at least 0 and below --runs"]
