@@ -34,7 +34,13 @@ handles badly; the ranks do not care); without ``--ours`` it writes ``results/re
 the reference runs finished so far). ``--stage1-only`` runs and compares the estimators alone
 (theirs: the ASE config only, in the same run folders, so a later full run goes on from there;
 ours: ``spexphormer.pipeline.stage1.estimate``), cheap enough for many seeds:
-``results/ours_vs_reference_<dataset>_stage1.json``.
+``results/ours_vs_reference_<dataset>_stage1.json``. ``--paired`` runs our seed r on the
+features, labels and split the authors' run r trained on (exported from its folder by their
+interpreter; our edges), so the two sides differ only by the code and its random draws, and
+compares them run by run (paired t-test, Wilcoxon): ``results/ours_vs_reference_<dataset>_paired.json``.
+Their Actor loader reads features and labels by the node file's row, not its ``node_id`` column,
+so on their Actor the edges join other nodes than the features and labels say (``reference_data``
+in each row records whether their node order is ours).
 """
 
 from __future__ import annotations
@@ -192,6 +198,24 @@ def difference(ours: list[float], theirs: list[float]) -> dict | None:
             "median_ours": float(np.median(a)), "median_theirs": float(np.median(b)), "n": [len(a), len(b)]}
 
 
+def paired_difference(ours: dict[int, float], theirs: dict[int, float]) -> dict | None:
+    """Ours minus theirs run by run (``--paired``: our seed r on the data of their run r): the mean
+    difference, its 95% confidence interval, the paired t-test and the Wilcoxon signed-rank test."""
+    runs = sorted(set(ours) & set(theirs))
+    if len(runs) < 2:
+        return None
+    from scipy import stats
+
+    d = np.array([ours[r] - theirs[r] for r in runs], dtype=float)
+    se = float(d.std(ddof=1) / np.sqrt(len(d)))
+    half = float(stats.t.ppf(0.975, len(d) - 1)) * se
+    return {"runs": runs, "differences": d.tolist(), "delta": float(d.mean()), "se": se,
+            "ci95": [float(d.mean()) - half, float(d.mean()) + half],
+            "paired_t_p": float(stats.ttest_rel([ours[r] for r in runs], [theirs[r] for r in runs]).pvalue)
+            if se > 0 else None,
+            "wilcoxon_p": float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else None}
+
+
 def fmt(s: dict | None) -> str:
     if not s or s["mean"] is None:
         return "-"
@@ -206,6 +230,61 @@ def reference_side(args, spec) -> dict:
         out[stage] = {"val": summary([f["val"] for f in fin]), "test": summary([f["test"] for f in fin]),
                       "seconds": summary([f["seconds"] for f in fin])}
     return out
+
+
+EXPORT_DATA = """
+import sys, glob, numpy as np, torch
+folder, out = sys.argv[1], sys.argv[2]
+files = glob.glob(folder + "/datasets/**/processed/data.pt", recursive=True)
+if len(files) != 1:
+    sys.exit(f"expected one processed dataset under {folder}/datasets, found {len(files)}")
+data = torch.load(files[0], weights_only=False)[0]
+data = data if isinstance(data, dict) else data.to_dict()
+for key in ("x", "y", "train_mask", "val_mask", "test_mask", "edge_index"):
+    np.save(f"{out}/{key}.npy", data[key].numpy())
+"""
+
+
+def reference_data(args, spec, r: int) -> Path:
+    """The features, labels, masks and edges the authors' run ``r`` trained on, as ``.npy`` files
+    in ``<run folder>/exported`` (written by their interpreter from their processed dataset file,
+    so nothing of theirs is unpickled here)."""
+    folder = Path(args.work) / f"{args.dataset}-run{r}"
+    out = folder / "exported"
+    if not (out / "test_mask.npy").is_file():
+        out.mkdir(exist_ok=True)
+        proc = subprocess.run([args.python, "-c", EXPORT_DATA, str(folder), str(out)], env=ref_env(1),
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"exporting run {r}'s data failed: {proc.stderr.strip()[-500:]}")
+    return out
+
+
+def on_reference_data(data, exported: Path, r: int):
+    """``data`` with the authors' run ``r``'s features, labels and split (our edges kept: theirs
+    are the same node pairs with the raw file's repeats and self-loops). Returns (data, facts):
+    whether their node order is ours, and how their edges compare."""
+    from dataclasses import replace
+
+    import torch
+
+    load = lambda k: np.load(exported / f"{k}.npy", allow_pickle=False)  # noqa: E731
+    x, y, ei = load("x"), load("y"), load("edge_index")
+    if x.shape != tuple(data.x.shape):
+        raise RuntimeError(f"run {r}: their features are {x.shape}, ours {tuple(data.x.shape)}")
+    ours_pairs = set(map(tuple, data.edge_index.t().tolist()))
+    theirs_pairs = set(map(tuple, ei.T.tolist()))
+    facts = {"same_node_order": bool(np.allclose(x, data.x.numpy()) and np.array_equal(y, data.y.numpy())),
+             "their_edge_rows": int(ei.shape[1]), "their_distinct_pairs": len(theirs_pairs),
+             "their_self_loops": int((ei[0] == ei[1]).sum()), "our_edges": len(ours_pairs),
+             "pairs_only_theirs_not_self_loops": sum(1 for a, b in theirs_pairs - ours_pairs if a != b),
+             "pairs_only_ours": len(ours_pairs - theirs_pairs)}
+    data = data.clone()
+    data.x, data.y = torch.from_numpy(x).float(), torch.from_numpy(y).long()
+    for k in ("train", "val", "test"):
+        setattr(data, f"{k}_mask", torch.from_numpy(load(f"{k}_mask")).bool())
+    data.info = replace(data.info, split=f"the authors' run {r}: their features, labels and split", source=None)
+    return data, facts
 
 
 def ours_side(args, spec) -> dict:
@@ -223,19 +302,24 @@ def ours_side(args, spec) -> dict:
     for seed in range(args.seeds):
         # as the reference's run r: its own expander, its own estimator, and (Actor) its own random split
         data = load_graph(dataset=spec["ours"], root=args.data_root, seed=seed)
+        facts, folder = None, Path(args.ours_runs) / spec["ours"] / f"seed{seed}"
+        if args.paired:  # seed r on the data of their run r
+            data, facts = on_reference_data(data, reference_data(args, spec, seed), seed)
+            folder = folder.with_name(f"paired-run{seed}")
         cfg = preset(spec["ours"], "spexphormer").override(
             [f"run.seed={seed}", "run.seeds=1", f"graph.seed={seed}", f"stage1.seed={seed}",
              f"run.threads={args.threads}", "run.device=cpu"] + list(args.set))
         t0 = time.time()
-        res = run(data, cfg, Path(args.ours_runs) / spec["ours"] / f"seed{seed}", progress=False, resume=True)
+        res = run(data, cfg, folder, progress=False, resume=True)
         s1 = res["stages"].get("stage1", {})
         rows.append({"seed": seed, "estimator_val": _pct(s1.get("val")), "estimator_test": _pct(s1.get("test")),
                      "val": 100 * res["val"]["mean"], "test": 100 * res["test"]["mean"],
-                     "seconds": round(time.time() - t0, 1), "stages": res["stages"]})
+                     "seconds": round(time.time() - t0, 1), "stages": res["stages"],
+                     **({"reference_data": facts} if facts else {})})
         e = rows[-1]["estimator_test"]
         print(f"ours {spec['ours']} seed {seed}: estimator test {'-' if e is None else f'{e:.2f}'} "
               f"model val {rows[-1]['val']:.2f} test {rows[-1]['test']:.2f}", flush=True)
-    return {"rows": rows, "dataset": spec["ours"], "overrides": list(args.set),
+    return {"rows": rows, "dataset": spec["ours"], "overrides": list(args.set), "paired": args.paired,
             "stage1": {"test": summary([r["estimator_test"] for r in rows if r["estimator_test"] is not None]),
                        "val": summary([r["estimator_val"] for r in rows if r["estimator_val"] is not None])},
             "stage2": {"test": summary([r["test"] for r in rows]), "val": summary([r["val"] for r in rows])}}
@@ -300,6 +384,9 @@ def main(argv=None) -> int:
     p.add_argument("--ours-runs", default=str(RESULTS / "runs" / "ours_vs_reference"), help="our runs' folder")
     p.add_argument("--set", action="append", default=[], help="config override for ours, repeatable")
     p.add_argument("--out", default=None, help="JSON path (default results/reference_<dataset>.json)")
+    p.add_argument("--paired", action="store_true",
+                   help="ours seed r on the features, labels and split of their run r (read from its folder), "
+                        "compared run by run; our run folders paired-run<r>")
     p.add_argument("--stage1-only", action="store_true",
                    help="the estimators alone (both sides); JSON names get a _stage1 suffix")
     p.add_argument("--compare-out", default=None,
@@ -315,6 +402,8 @@ def main(argv=None) -> int:
             raise BadInput(f"--python {args.python}: not an executable")
         if args.runs < 1 or args.threads < 1 or args.seeds < 1:
             raise BadInput("--runs, --threads and --seeds must be at least 1")
+        if args.paired and (args.stage1_only or args.seeds > args.runs):
+            raise BadInput("--paired needs a reference run for each of our seeds (--seeds <= --runs), both stages")
         if not 0 <= args.from_run < args.runs:
             raise BadInput("--from-run must be at least 0 and below --runs")
         if args.max_epoch is not None and args.max_epoch < 1:
@@ -346,7 +435,7 @@ def main(argv=None) -> int:
                           "mean and sample std (ddof=1) over runs; metric in percent",
               "threads": args.threads, **ref, "machine": dict(machine(), threads_per_job=args.threads),
               "wall_seconds": round(time.time() - t0, 1)}
-    suffix = "_stage1" if args.stage1_only else ""
+    suffix = "_stage1" if args.stage1_only else "_paired" if args.paired else ""
     out = Path(args.out) if args.out else RESULTS / f"reference_{args.dataset}{suffix}.json"
     save_json(result, out)
     rows = [{"run": r["run"], "estimator val": _f(r.get("stage1"), "val"), "estimator test": _f(r.get("stage1"), "test"),
@@ -367,6 +456,12 @@ def main(argv=None) -> int:
                                for s in ("stage1", "stage2")},
                "difference": {s: difference(ours[s]["test"]["values"], ref[s]["test"]["values"])
                               for s in ("stage1", "stage2")}}
+        if args.paired:
+            keys = {"stage1": "estimator_test", "stage2": "test"}
+            cmp["paired_difference"] = {
+                s: paired_difference({r["seed"]: r[keys[s]] for r in ours["rows"] if r.get(keys[s]) is not None},
+                                     {r["run"]: r[s]["test"] for r in ref["rows"] if r.get(s)})
+                for s in ("stage1", "stage2")}
         cout = (Path(args.compare_out) if args.compare_out
                 else RESULTS / f"ours_vs_reference_{args.dataset}{suffix}.json")
         save_json(cmp, cout)
@@ -383,6 +478,11 @@ def main(argv=None) -> int:
                 print(f"{what}: ours - theirs = {d['delta']:+.2f} (95% CI {d['ci95'][0]:+.2f} to {d['ci95'][1]:+.2f}; "
                       f"Welch p = {d['welch_p']:.3g}, Mann-Whitney p = {d['mann_whitney_p']:.3g}; medians "
                       f"{d['median_ours']:.2f} vs {d['median_theirs']:.2f}; n = {d['n'][0]} vs {d['n'][1]})")
+            d = cmp.get("paired_difference", {}).get(stage)
+            if d:
+                print(f"{what}, run by run on the same data: ours - theirs = {d['delta']:+.2f} (95% CI "
+                      f"{d['ci95'][0]:+.2f} to {d['ci95'][1]:+.2f}; paired t p = {d['paired_t_p']:.3g}, "
+                      f"Wilcoxon p = {d['wilcoxon_p']:.3g}; {len(d['runs'])} runs)")
         print(f"wrote {cout}")
     return 0
 

@@ -80,3 +80,37 @@ def test_a_run_range_outside_the_runs_is_refused(tmp_path):
                "--runs", "3", "--from-run", "3", "--work", str(tmp_path / "w"), "--data-root", str(tmp_path))
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
         "error: --from-run must be at least 0 and below --runs"]
+
+
+def test_ours_on_the_reference_data_takes_their_features_labels_and_split(tmp_path):
+    import numpy as np
+    import torch
+
+    from tests.helpers import make_toy_graph
+
+    data = make_toy_graph(num_nodes=50, num_edges=200, task="multiclass")
+    perm = torch.randperm(50, generator=torch.Generator().manual_seed(1))  # their rows: other node ids
+    ei = torch.cat([data.edge_index, data.edge_index[:, :5], torch.tensor([[3], [3]])], dim=1)  # repeats, a loop
+    masks = {k: torch.rand(50, generator=torch.Generator().manual_seed(i)) < 0.3
+             for i, k in enumerate(("train", "val", "test"))}
+    for key, value in {"x": data.x[perm], "y": data.y[perm], "edge_index": ei,
+                       **{f"{k}_mask": m for k, m in masks.items()}}.items():
+        np.save(tmp_path / f"{key}.npy", value.numpy())
+    ours, facts = reference.on_reference_data(data, tmp_path, 4)
+    assert torch.equal(ours.x, data.x[perm]) and torch.equal(ours.y, data.y[perm])
+    assert all(torch.equal(getattr(ours, f"{k}_mask"), m) for k, m in masks.items())
+    assert torch.equal(ours.edge_index, data.edge_index) and torch.equal(data.x, make_toy_graph(
+        num_nodes=50, num_edges=200, task="multiclass").x)  # the input is not changed
+    assert ours.info.source is None and "run 4" in ours.info.split
+    assert facts["same_node_order"] is False and facts["their_self_loops"] == 1
+    assert facts["their_edge_rows"] == data.edge_index.size(1) + 6
+    assert facts["pairs_only_ours"] == 0 and facts["pairs_only_theirs_not_self_loops"] == 0
+
+
+def test_pairing_needs_a_reference_run_per_seed(tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "main.py").write_text("")
+    res = _run("reference.py", "--ref-dir", str(ref), "--python", sys.executable, "--dataset", "actor",
+               "--runs", "3", "--ours", "--paired", "--seeds", "5", "--work", str(tmp_path / "w"))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "--paired" in res.stderr
