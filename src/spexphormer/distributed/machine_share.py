@@ -36,7 +36,7 @@ from spexphormer.errors import SpexphormerError
 from spexphormer.utils import npy_folder
 from spexphormer.utils.io import _alive
 
-__all__ = ["job_folder", "share_arrays", "shared_graph"]
+__all__ = ["job_folder", "share_arrays", "drop_shared", "shared_graph"]
 
 FORMAT, VERSION = "spexphormer-shared-arrays", 1
 _PREFIX = "spexphormer-shared-"
@@ -98,6 +98,14 @@ def share_arrays(name: str, build: Callable[[], tuple[dict[str, Tensor], dict]])
     # written by this job's local rank 0 a moment ago: the checksums are for files that outlive a job
     mapped, meta, _ = npy_folder.read_folder(target, FORMAT, (VERSION,), SpexphormerError, verify=False)
     return {key: npy_folder.as_tensor(a) for key, a in mapped.items()}, meta
+
+
+def drop_shared(name: str) -> None:
+    """Local rank 0 removes the folder of an earlier :func:`share_arrays` call (its files stay
+    readable to ranks that still map them, until they unmap them). Call it once every local rank
+    has mapped that folder (e.g. after a later ``share_arrays``, whose barrier they all passed)."""
+    if world().active and world().local_rank == 0:
+        shutil.rmtree(job_folder() / name, ignore_errors=True)
 
 
 def shared_graph(load: Callable[[], Data]) -> Data:

@@ -3,6 +3,12 @@ r"""Stage 2's sampled graphs, drawn from the estimator's scores (docs/method.md 
 Every ``resample_every`` epochs, node :math:`v` keeps :math:`k_\ell` of its incoming augmented
 edges in wide layer :math:`\ell`, drawn with the scores of estimator layer
 :math:`\min(\ell, L_{\mathrm{est}} - 1)` (layers beyond the estimator's depth reuse its last one).
+
+Under ``torchrun`` every rank needs the same sample (a pure function of seed and epoch): local
+rank 0 of each machine draws it and the local ranks memory-map its tables
+(:func:`~spexphormer.distributed.machine_share.share_arrays`), instead of each rank drawing all
+:math:`N` nodes' tables and holding its own copy. The ranks call :meth:`LayerSampler.sample`
+together, in the same order (as the training and evaluation loops do).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from torch import Tensor
 from torch_geometric.data import FeatureStore, GraphStore
 
 from spexphormer.data.stores import EDGE, MappedFeatureStore, MappedGraphStore
+from spexphormer.distributed.machine_share import drop_shared, share_arrays
 from spexphormer.graph import GRAPH_EDGE
 from spexphormer.sampling.batches import batch_builder
 from spexphormer.sampling.sampled_layers import SampledLayers, sample_layers
@@ -27,6 +34,8 @@ __all__ = ["GRAPH_PRIORITY", "LayerSampler", "layer_scores", "scores_stores"]
 #: Added to a graph edge's score when graph edges are kept: scores are at most 1, so a graph edge
 #: loses its place to a non-graph edge with probability below 1e-6.
 GRAPH_PRIORITY = 1e6
+
+_shared_samples = 0  # samples shared so far by this process: the same count on every rank names them
 
 
 def layer_scores(scores: Scores, num_layers: int) -> Tensor:
@@ -96,10 +105,34 @@ class LayerSampler:
         self.seconds = 0.0  # time spent sampling, over all calls
         self._drawn_at: int | None = None
         self._layers: SampledLayers | None = None
+        self._shared: str | None = None  # the machine-share folder of the last sample (under torchrun)
 
     def sample(self, epoch: int) -> SampledLayers:
-        """A fresh sample for ``epoch`` (the same for the same seed and epoch)."""
+        """A fresh sample for ``epoch`` (the same for the same seed and epoch); under torchrun drawn
+        once per machine and memory-mapped by its ranks (every rank calls this together)."""
+        global _shared_samples
         tic = time.perf_counter()
+        name, _shared_samples = f"sample-{_shared_samples}", _shared_samples + 1
+
+        def draw():
+            layers = self._draw(epoch)
+            tables = {f"{kind}{i}": t for kind, ts in (("neighbours", layers.neighbours), ("types", layers.edge_types))
+                      for i, t in enumerate(ts)}
+            return tables, {"num_layers": layers.num_layers}
+
+        tables, meta = share_arrays(name, draw)
+        if self._shared is not None:  # every local rank has passed this call's barrier: all map it no more
+            drop_shared(self._shared)
+        self._shared = name
+        count = int(meta["num_layers"])
+        layers = SampledLayers([tables[f"neighbours{i}"] for i in range(count)],
+                               [tables[f"types{i}"] for i in range(count)])
+        batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
+        self.seconds += time.perf_counter() - tic
+        return layers
+
+    def _draw(self, epoch: int) -> SampledLayers:
+        """The sample of ``epoch``, drawn in this process."""
         src, ptr = self.graph_store.get_edge_index(EDGE, "csc")
         edge_type = self.features.get_tensor("edge", "type", None)
         scores = self.features.get_tensor("edge", "scores", None)
@@ -108,8 +141,6 @@ class LayerSampler:
                                          seed=self.seed, epoch=epoch)
         else:
             layers = sample_layers(ptr, src, edge_type, scores, self.ks, self.method, seed=self.seed, epoch=epoch)
-        batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
-        self.seconds += time.perf_counter() - tic
         return layers
 
     def layers_for(self, epoch: int) -> SampledLayers:
