@@ -88,11 +88,11 @@ def test_scores_folder_round_trip_and_corruption(tmp_path):
 
 def _sample(out: str) -> None:
     from spexphormer.distributed import world
-    from spexphormer.distributed.machine_share import job_folder
+    from spexphormer.distributed.machine_share import SharedSamples, job_folder
     from spexphormer.distributed.world import barrier
     from spexphormer.sampling import LayerSampler, sample_layers
     w, scores = world(), _scores()
-    sampler = LayerSampler(scores, [3, 2], seed=5)
+    sampler = LayerSampler(scores, [3, 2], seed=5, share=SharedSamples())
     g = scores.graph
     for epoch in (0, 1):
         layers = sampler.layers_for(epoch)

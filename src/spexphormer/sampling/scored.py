@@ -4,24 +4,22 @@ Every ``resample_every`` epochs, node :math:`v` keeps :math:`k_\ell` of its inco
 edges in wide layer :math:`\ell`, drawn with the scores of estimator layer
 :math:`\min(\ell, L_{\mathrm{est}} - 1)` (layers beyond the estimator's depth reuse its last one).
 
-Under ``torchrun`` every rank needs the same sample (a pure function of seed and epoch): local
-rank 0 of each machine draws it and the local ranks memory-map its tables
-(:func:`~spexphormer.distributed.machine_share.share_arrays`), instead of each rank drawing all
-:math:`N` nodes' tables and holding its own copy. The ranks call :meth:`LayerSampler.sample`
-together, in the same order (as the training and evaluation loops do).
+Under ``torchrun`` every rank needs the same sample (a pure function of seed and epoch): with
+``share`` (:class:`~spexphormer.distributed.machine_share.SharedSamples`, which stage 2 passes)
+local rank 0 of each machine draws it and the local ranks memory-map its tables, instead of each
+rank drawing all :math:`N` nodes' tables and holding its own copy.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 from torch_geometric.data import FeatureStore, GraphStore
 
 from spexphormer.data.stores import EDGE, MappedFeatureStore, MappedGraphStore
-from spexphormer.distributed.machine_share import drop_shared, share_arrays
 from spexphormer.graph import GRAPH_EDGE
 from spexphormer.sampling.batches import batch_builder
 from spexphormer.sampling.sampled_layers import SampledLayers, sample_layers
@@ -34,8 +32,6 @@ __all__ = ["GRAPH_PRIORITY", "LayerSampler", "layer_scores", "scores_stores"]
 #: Added to a graph edge's score when graph edges are kept: scores are at most 1, so a graph edge
 #: loses its place to a non-graph edge with probability below 1e-6.
 GRAPH_PRIORITY = 1e6
-
-_shared_samples = 0  # samples shared so far by this process: the same count on every rank names them
 
 
 def layer_scores(scores: Scores, num_layers: int) -> Tensor:
@@ -87,12 +83,16 @@ class LayerSampler:
             other per-type budget. (default: ``None``)
         stores (tuple, optional): ``(FeatureStore, GraphStore)`` holding what
             :func:`scores_stores` holds (``keep_graph_edges`` is then already applied).
+        share (callable, optional): Called with a function that draws the sample, returns the
+            sample to use (e.g. drawn once per machine and mapped); every rank then calls
+            :meth:`sample` together, in the same order. (default: ``None``, drawn here)
     """
 
     def __init__(self, scores: Scores | None, ks: Sequence[int], method: str = "reservoir",
                  keep_graph_edges: bool = False, seed: int = 0, resample_every: int = 1,
                  graph_ks: Sequence[int] | None = None, expander_ks: Sequence[int] | None = None,
-                 stores: tuple[FeatureStore, GraphStore] | None = None) -> None:
+                 stores: tuple[FeatureStore, GraphStore] | None = None,
+                 share: Callable[[Callable[[], SampledLayers]], SampledLayers] | None = None) -> None:
         check_method(method)
         if resample_every < 1:
             raise ValueError(f"resample_every must be >= 1, got {resample_every}")
@@ -105,28 +105,14 @@ class LayerSampler:
         self.seconds = 0.0  # time spent sampling, over all calls
         self._drawn_at: int | None = None
         self._layers: SampledLayers | None = None
-        self._shared: str | None = None  # the machine-share folder of the last sample (under torchrun)
+        self.share = share
 
     def sample(self, epoch: int) -> SampledLayers:
-        """A fresh sample for ``epoch`` (the same for the same seed and epoch); under torchrun drawn
-        once per machine and memory-mapped by its ranks (every rank calls this together)."""
-        global _shared_samples
+        """A fresh sample for ``epoch`` (the same for the same seed and epoch), through ``share``
+        when given."""
         tic = time.perf_counter()
-        name, _shared_samples = f"sample-{_shared_samples}", _shared_samples + 1
-
-        def draw():
-            layers = self._draw(epoch)
-            tables = {f"{kind}{i}": t for kind, ts in (("neighbours", layers.neighbours), ("types", layers.edge_types))
-                      for i, t in enumerate(ts)}
-            return tables, {"num_layers": layers.num_layers}
-
-        tables, meta = share_arrays(name, draw)
-        if self._shared is not None:  # every local rank has passed this call's barrier: all map it no more
-            drop_shared(self._shared)
-        self._shared = name
-        count = int(meta["num_layers"])
-        layers = SampledLayers([tables[f"neighbours{i}"] for i in range(count)],
-                               [tables[f"types{i}"] for i in range(count)])
+        draw = lambda: self._draw(epoch)  # noqa: E731
+        layers = self.share(draw) if self.share is not None else draw()
         batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
         self.seconds += time.perf_counter() - tic
         return layers
