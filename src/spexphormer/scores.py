@@ -99,12 +99,14 @@ class Scores:
 
     @classmethod
     def load(cls, path: str | os.PathLike, fingerprint: str | None = None,
-             split: dict[str, str] | None = None) -> "Scores":
+             split: dict[str, str] | None = None, check: bool = True) -> "Scores":
         """Read a scores file; with ``fingerprint``, also check that it belongs to that graph, and
         with ``split`` (:func:`~spexphormer.graph.split_identity`) that its estimator was trained
-        on that split. A folder is memory-mapped read-only (its tensors share the page cache)."""
+        on that split. A folder is memory-mapped read-only (its tensors share the page cache).
+        ``check=False`` (a folder this job has just written) skips the checksums and the
+        contents' checks (:func:`~spexphormer.artifact_checks.check_scores`)."""
         if Path(path).is_dir():
-            payload = _read_folder(path)
+            payload = _read_folder(path, verify=check)
         else:
             payload = load_sealed(path, FORMAT, VERSION, ScoresMismatch, "scores file", LEGACY)
         missing = {"fingerprint", "num_nodes", "edge_index", "edge_type", "ptr", "scores"} - payload.keys()
@@ -113,7 +115,8 @@ class Scores:
         if fingerprint is not None and payload["fingerprint"] != fingerprint:
             raise ScoresMismatch(f"scores file {path} was made for another graph "
                                  f"(fingerprint {payload['fingerprint']}, this graph {fingerprint})")
-        check_scores(payload, path)
+        if check:
+            check_scores(payload, path)
         recorded = payload.get("split") or {}
         if split is not None and not recorded:
             raise ScoresMismatch(f"scores file {path} (format version {payload['version']}) does not record which "
@@ -127,8 +130,8 @@ class Scores:
                    payload.get("temperature", 1.0), payload.get("metrics", {}), recorded)
 
 
-def _read_folder(path: str | os.PathLike) -> dict[str, Any]:
-    arrays, meta, version = npy_folder.read_folder(path, FOLDER_FORMAT, (FOLDER_VERSION,), ScoresMismatch)
+def _read_folder(path: str | os.PathLike, verify: bool = True) -> dict[str, Any]:
+    arrays, meta, version = npy_folder.read_folder(path, FOLDER_FORMAT, (FOLDER_VERSION,), ScoresMismatch, verify)
     missing = (set(_ARRAYS) - arrays.keys()) | (set(_META) - meta.keys())
     if missing:
         raise ScoresMismatch(f"scores folder {path} lacks {', '.join(sorted(missing))}")

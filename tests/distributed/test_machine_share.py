@@ -84,3 +84,29 @@ def test_scores_folder_round_trip_and_corruption(tmp_path):
     (folder / "edge_type.npy").unlink()
     with pytest.raises(ScoresMismatch, match="missing array file edge_type.npy"):
         Scores.load(folder)
+
+
+def _sample(out: str) -> None:
+    from spexphormer.distributed import world
+    from spexphormer.distributed.machine_share import SharedSamples, job_folder
+    from spexphormer.distributed.world import barrier
+    from spexphormer.sampling import LayerSampler, sample_layers
+    w, scores = world(), _scores()
+    sampler = LayerSampler(scores, [3, 2], seed=5, share=SharedSamples())
+    g = scores.graph
+    for epoch in (0, 1):
+        layers = sampler.layers_for(epoch)
+        want = sample_layers(g.ptr, g.src, g.edge_type, scores.scores, [3, 2], seed=5, epoch=epoch)
+        assert all(torch.equal(a, b) for a, b in zip(layers.neighbours, want.neighbours))
+        assert all(torch.equal(a, b) for a, b in zip(layers.edge_types, want.edge_types))
+        # the machine's one copy, mapped by every rank
+        assert mapped_file_of(layers.neighbours[0].data_ptr()).startswith(str(job_folder()))
+    barrier()
+    (Path(out) / f"folders-{w.rank}.json").write_text(json.dumps(sorted(p.name for p in job_folder().glob("sample-*"))))
+
+
+@pytest.mark.slow
+def test_every_rank_maps_the_one_sample_its_machine_draws(tmp_path):
+    run_ranks(_sample, 2, str(tmp_path))
+    folders = [json.loads((tmp_path / f"folders-{r}.json").read_text()) for r in range(2)]
+    assert folders[0] == folders[1] and len(folders[0]) == 1  # the earlier sample's folder is removed

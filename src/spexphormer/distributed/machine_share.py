@@ -33,10 +33,11 @@ from torch_geometric.data import Data
 from spexphormer.data.info import GraphInfo, graph_info
 from spexphormer.distributed.world import world
 from spexphormer.errors import SpexphormerError
+from spexphormer.sampling import SampledLayers
 from spexphormer.utils import npy_folder
 from spexphormer.utils.io import _alive
 
-__all__ = ["job_folder", "share_arrays", "shared_graph"]
+__all__ = ["job_folder", "share_arrays", "drop_shared", "shared_graph", "SharedSamples"]
 
 FORMAT, VERSION = "spexphormer-shared-arrays", 1
 _PREFIX = "spexphormer-shared-"
@@ -100,6 +101,14 @@ def share_arrays(name: str, build: Callable[[], tuple[dict[str, Tensor], dict]])
     return {key: npy_folder.as_tensor(a) for key, a in mapped.items()}, meta
 
 
+def drop_shared(name: str) -> None:
+    """Local rank 0 removes the folder of an earlier :func:`share_arrays` call (its files stay
+    readable to ranks that still map them, until they unmap them). Call it once every local rank
+    has mapped that folder (e.g. after a later ``share_arrays``, whose barrier they all passed)."""
+    if world().active and world().local_rank == 0:
+        shutil.rmtree(job_folder() / name, ignore_errors=True)
+
+
 def shared_graph(load: Callable[[], Data]) -> Data:
     """The graph ``load()`` returns, loaded by local rank 0 only and mapped by every local rank.
 
@@ -118,3 +127,30 @@ def shared_graph(load: Callable[[], Data]) -> Data:
     data = Data(**arrays)
     data.info = GraphInfo(**info)
     return data
+
+
+class SharedSamples:
+    """A :class:`~spexphormer.sampling.LayerSampler`'s ``share``: each sample drawn by local rank 0
+    and memory-mapped by every local rank (the folder of the sample before it removed). Every rank
+    draws its samples together, in the same order (a count per process names them)."""
+
+    count = 0  # samples shared by this process so far
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def __call__(self, draw: Callable[[], SampledLayers]) -> SampledLayers:
+        name, SharedSamples.count = f"sample-{SharedSamples.count}", SharedSamples.count + 1
+
+        def build():
+            layers = draw()
+            tables = {f"{kind}{i}": t for kind, ts in (("neighbours", layers.neighbours), ("types", layers.edge_types))
+                      for i, t in enumerate(ts)}
+            return tables, {"num_layers": layers.num_layers}
+
+        tables, meta = share_arrays(name, build)
+        if self.last is not None:  # every local rank has passed this call's barrier: none maps it any more
+            drop_shared(self.last)
+        self.last, count = name, int(meta["num_layers"])
+        return SampledLayers([tables[f"neighbours{i}"] for i in range(count)],
+                             [tables[f"types{i}"] for i in range(count)])

@@ -54,7 +54,8 @@ from spexphormer.train.state import TrainingState
 from spexphormer.utils.memory import release_free_memory
 from spexphormer.utils.seed import seeded
 
-__all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "shared_augmented_graph", "estimate_sharded"]
+__all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "shared_augmented_graph", "write_sharded_scores",
+           "write_scores_slices", "seal_sharded_scores", "estimate_sharded"]
 
 
 @dataclass
@@ -146,9 +147,22 @@ def _shared_graph_files() -> dict[str, Path] | None:
 def write_sharded_scores(described: Scores, shard: NodeShard, local_scores: Tensor, target: Path,
                          graph_files: dict[str, Path] | None = None) -> Scores:
     """Every rank's slice of the scores into one folder at ``target``, sealed by rank 0; then
-    every rank maps it. ``described``: the scores' metadata (its own tensor is not written);
-    ``graph_files``: the graph's arrays as files (linked in by rank 0), else every rank writes
-    its shard's edges.
+    every rank maps it (:func:`write_scores_slices`, then :func:`seal_sharded_scores`; a caller
+    that can drop its slice in between calls the two itself, as :func:`estimate_sharded` does).
+
+    Shapes:
+        local_scores: [L, E_r], the edges ``[shard.edge_lo, shard.edge_hi)``
+    """
+    return seal_sharded_scores(described, write_scores_slices(described, shard, local_scores, target, graph_files),
+                               target)
+
+
+def write_scores_slices(described: Scores, shard: NodeShard, local_scores: Tensor, target: Path,
+                        graph_files: dict[str, Path] | None = None) -> Path:
+    """Every rank's slice of the scores into one temporary folder beside ``target`` (then
+    :func:`seal_sharded_scores`). ``described``: the scores' metadata (its own tensor is not
+    written); ``graph_files``: the graph's arrays as files (linked in by rank 0), else every rank
+    writes its shard's edges. Returns the temporary folder (the same on every rank).
 
     Shapes:
         local_scores: [L, E_r], the edges ``[shard.edge_lo, shard.edge_hi)``
@@ -161,11 +175,19 @@ def write_sharded_scores(described: Scores, shard: NodeShard, local_scores: Tens
     else:  # the shard's own edges only (the pages of the graph this rank already reads)
         write_scores_slice(tmp, shard.edge_lo, local_scores, shard.edge_index, shard.edge_type,
                            g.ptr if world().is_main else None)
+    return Path(tmp)
+
+
+def seal_sharded_scores(described: Scores, tmp: Path, target: Path) -> Scores:
+    """The folder :func:`write_scores_slices` filled, sealed by rank 0 at ``target`` and mapped by
+    every rank. Its contents are not checked again (:meth:`Scores.load`'s ``check``): this job
+    computed and wrote them a moment ago, and every rank checking all of them would hold its own
+    temporaries at the export's peak."""
     barrier()
     if world().is_main:
         seal_scores_folder(tmp, target, described.meta())
     barrier()
-    return Scores.load(target)
+    return Scores.load(target, check=False)
 
 
 def _global_count(mask: Tensor) -> int:
@@ -233,7 +255,11 @@ def estimate_sharded(
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, local_scores = sharded(x, t_export, return_scores=True)  # [L, E_r]
-    described = exported_scores(data, cfg, graph, local_scores[:, :0], fingerprint, t_export, result, world_size=w.size)
+    # the metadata only: an empty tensor, not a view that would keep the scores' storage alive
+    described = exported_scores(data, cfg, graph, local_scores.new_empty((local_scores.size(0), 0)), fingerprint,
+                                t_export, result, world_size=w.size)
     target = Path(out) if out is not None else job_folder() / "scores"
-    files = _shared_graph_files() if shared else None
-    return Stage1Result(write_sharded_scores(described, shard, local_scores, target, files), result, model)
+    tmp = write_scores_slices(described, shard, local_scores, target, _shared_graph_files() if shared else None)
+    del local_scores  # now in the folder's pages: not a second copy in this rank while it maps the folder
+    release_free_memory()
+    return Stage1Result(seal_sharded_scores(described, tmp, target), result, model)

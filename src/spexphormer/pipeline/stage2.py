@@ -21,6 +21,8 @@ from spexphormer.config import Config
 from spexphormer.data import graph_info
 from spexphormer.data.stores import as_feature_store, node_rows
 from spexphormer.distributed import data_parallel as dp
+from spexphormer.distributed import world
+from spexphormer.distributed.machine_share import SharedSamples
 from spexphormer.graph.features import input_features, input_width
 from spexphormer.nn import Spexphormer
 from spexphormer.nn.wide import wide_model
@@ -74,8 +76,9 @@ def layer_sampler(scores: Scores | None, cfg: Config, seed: int, stores=None) ->
     """The sampler ``cfg.stage2`` asks for, reading ``scores`` (or ``stores``: a PyG
     ``(FeatureStore, GraphStore)`` pair, see :class:`~spexphormer.sampling.LayerSampler`)."""
     s2 = cfg.stage2
+    share = SharedSamples() if world().active else None  # under torchrun: drawn once per machine
     return LayerSampler(scores, s2.ks, s2.sampler, s2.keep_graph_edges, seed, s2.resample_every,
-                        graph_ks=s2.graph_ks or None, expander_ks=s2.expander_ks or None, stores=stores)
+                        graph_ks=s2.graph_ks or None, expander_ks=s2.expander_ks or None, stores=stores, share=share)
 
 
 def forward_batch(model: nn.Module, x: Tensor | FeatureStore, batch: Batch, device: torch.device) -> Tensor:

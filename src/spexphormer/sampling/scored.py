@@ -3,12 +3,17 @@ r"""Stage 2's sampled graphs, drawn from the estimator's scores (docs/method.md 
 Every ``resample_every`` epochs, node :math:`v` keeps :math:`k_\ell` of its incoming augmented
 edges in wide layer :math:`\ell`, drawn with the scores of estimator layer
 :math:`\min(\ell, L_{\mathrm{est}} - 1)` (layers beyond the estimator's depth reuse its last one).
+
+Under ``torchrun`` every rank needs the same sample (a pure function of seed and epoch): with
+``share`` (:class:`~spexphormer.distributed.machine_share.SharedSamples`, which stage 2 passes)
+local rank 0 of each machine draws it and the local ranks memory-map its tables, instead of each
+rank drawing all :math:`N` nodes' tables and holding its own copy.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -78,12 +83,16 @@ class LayerSampler:
             other per-type budget. (default: ``None``)
         stores (tuple, optional): ``(FeatureStore, GraphStore)`` holding what
             :func:`scores_stores` holds (``keep_graph_edges`` is then already applied).
+        share (callable, optional): Called with a function that draws the sample, returns the
+            sample to use (e.g. drawn once per machine and mapped); every rank then calls
+            :meth:`sample` together, in the same order. (default: ``None``, drawn here)
     """
 
     def __init__(self, scores: Scores | None, ks: Sequence[int], method: str = "reservoir",
                  keep_graph_edges: bool = False, seed: int = 0, resample_every: int = 1,
                  graph_ks: Sequence[int] | None = None, expander_ks: Sequence[int] | None = None,
-                 stores: tuple[FeatureStore, GraphStore] | None = None) -> None:
+                 stores: tuple[FeatureStore, GraphStore] | None = None,
+                 share: Callable[[Callable[[], SampledLayers]], SampledLayers] | None = None) -> None:
         check_method(method)
         if resample_every < 1:
             raise ValueError(f"resample_every must be >= 1, got {resample_every}")
@@ -96,10 +105,20 @@ class LayerSampler:
         self.seconds = 0.0  # time spent sampling, over all calls
         self._drawn_at: int | None = None
         self._layers: SampledLayers | None = None
+        self.share = share
 
     def sample(self, epoch: int) -> SampledLayers:
-        """A fresh sample for ``epoch`` (the same for the same seed and epoch)."""
+        """A fresh sample for ``epoch`` (the same for the same seed and epoch), through ``share``
+        when given."""
         tic = time.perf_counter()
+        draw = lambda: self._draw(epoch)  # noqa: E731
+        layers = self.share(draw) if self.share is not None else draw()
+        batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
+        self.seconds += time.perf_counter() - tic
+        return layers
+
+    def _draw(self, epoch: int) -> SampledLayers:
+        """The sample of ``epoch``, drawn in this process."""
         src, ptr = self.graph_store.get_edge_index(EDGE, "csc")
         edge_type = self.features.get_tensor("edge", "type", None)
         scores = self.features.get_tensor("edge", "scores", None)
@@ -108,8 +127,6 @@ class LayerSampler:
                                          seed=self.seed, epoch=epoch)
         else:
             layers = sample_layers(ptr, src, edge_type, scores, self.ks, self.method, seed=self.seed, epoch=epoch)
-        batch_builder(layers)  # its O(N) maps belong to the sample, not to a training step
-        self.seconds += time.perf_counter() - tic
         return layers
 
     def layers_for(self, epoch: int) -> SampledLayers:
