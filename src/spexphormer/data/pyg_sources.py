@@ -134,7 +134,8 @@ def _official(what: str) -> Callable:
 def load_actor_reference(spec, base: Path, work: Path, split_index: int, seed: int, symmetrize: bool) -> Data:
     r"""Actor as the authors' code prepares it: row-normalised features, directed edges, and a
     class-balanced random 50/25/25 split (seeded here; the authors' is not) instead of the
-    geom-gcn splits."""
+    geom-gcn splits. Each node keeps its own features and label (PyG's ``Actor`` reads them by
+    ``node_id``); the authors' loader reads them by file row, which the file's order scrambles."""
     if split_index != 0:
         raise DataError(f"{spec.name}: split_index {split_index} out of range: the split is random, "
                         f"choose it with seed=")
