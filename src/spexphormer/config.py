@@ -95,8 +95,18 @@ class Stage1Config:
     authors' code)."""
     seed: int = 0
     """Seed of the estimator's initialisation and dropout."""
+    restarts: int = 1
+    """Estimators trained from different initial weights (seeds ``seed``, ``seed + 7919``, ...);
+    the one with the best validation metric exports the scores. 1 = the paper's single estimator;
+    more replace an occasional collapsed estimator (attention all on expander and self-loop edges)
+    at the cost of one stage 1 each."""
 
 
+#: Seeds of the estimator's restarts are ``stage1.seed + RESTART_STRIDE * i`` (far apart, so that
+#: seeds 0, 1, 2, ... of a run do not share restarts).
+RESTART_STRIDE = 7919
+#: The most restarts of the estimator (each is a full stage 1).
+MAX_RESTARTS = 100
 #: The most propagated copies of the features (``stage2.feature_hops``); each is N x (F + 1) floats.
 MAX_FEATURE_HOPS = 8
 #: The most sampled graphs averaged at evaluation (``stage2.eval_samples``): each is a full pass.
@@ -361,6 +371,11 @@ def _check_sizes(cfg: Config) -> None:
     if r.seeds > MAX_SEEDS:
         raise ConfigError(f"run.seeds must be at most {MAX_SEEDS:,} (each seed is a full training run), "
                           f"got {r.seeds:,}")
+    if s1.restarts > MAX_RESTARTS:
+        raise ConfigError(f"stage1.restarts must be at most {MAX_RESTARTS} (each is a full stage 1), got {s1.restarts:,}")
+    if s1.seed + RESTART_STRIDE * (s1.restarts - 1) > MAX_INT:
+        raise ConfigError(f"stage1.seed={s1.seed:,} with {s1.restarts} restarts: the last restart's seed would pass "
+                          f"{MAX_INT:,}")
     for stage, s in (("stage1", s1), ("stage2", s2)):
         # a lower bound: four hidden x hidden projections per layer, float32, held as weights,
         # gradients and AdamW's two moments
@@ -411,6 +426,7 @@ def validate(cfg: Config) -> Config:
     positive = {
         "graph.expander_candidates": g.expander_candidates, "stage1.hidden": s1.hidden,
         "stage1.num_layers": s1.num_layers, "stage1.heads": s1.heads, "stage1.epochs": s1.epochs,
+        "stage1.restarts": s1.restarts,
         "stage2.hidden": s2.hidden, "stage2.heads": s2.heads, "stage2.num_layers": s2.num_layers,
         "stage2.epochs": s2.epochs, "stage2.batch_size": s2.batch_size,
         "stage2.resample_every": s2.resample_every, "stage2.eval_samples": s2.eval_samples, "run.seeds": r.seeds,

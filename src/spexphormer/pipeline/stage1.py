@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,14 +11,14 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from spexphormer.config import Config
+from spexphormer.config import RESTART_STRIDE, Config
 from spexphormer.data import graph_info
 from spexphormer.graph import AugmentedGraph, ExpanderAugment, graph_fingerprint, split_identity
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.scores import Scores
 from spexphormer.train import FitResult, compute_metric, fit, output_dim, task_loss, temperature
-from spexphormer.train.state import TrainingState
+from spexphormer.train.state import TrainingState, attempt_path
 from spexphormer.utils.memory import release_free_memory
 from spexphormer.utils.seed import seeded
 
@@ -61,6 +62,32 @@ def export_temperature(best_epoch: int, last_epoch: int, s1) -> float:
     return temp(best_epoch)
 
 
+def restart_seeds(s1) -> list[int]:
+    """The seeds of the estimator's ``stage1.restarts`` (the first is ``stage1.seed``)."""
+    return [s1.seed + RESTART_STRIDE * i for i in range(s1.restarts)]
+
+
+def best_of_restarts(s1, train_one: Callable, state: TrainingState | None, log_path) -> tuple:
+    """Train ``stage1.restarts`` estimators, each seeded by :func:`restart_seeds` with its own
+    snapshots and log (restart ``i > 0``: ``stage1.attempt<i>.jsonl`` beside ``log_path``), and
+    keep the one with the best validation metric (the first of equals).
+
+    ``train_one(name, log_path, state) -> (model, FitResult)`` trains one, inside its seed
+    (``name``: "estimator", or "estimator 2/3" among restarts).
+    Returns (model, FitResult, one record per restart).
+    """
+    best, tried = None, []
+    for i, seed in enumerate(restart_seeds(s1)):
+        name = "estimator" if s1.restarts == 1 else f"estimator {i + 1}/{s1.restarts}"
+        with seeded(seed):
+            model, result = train_one(name, None if log_path is None else attempt_path(log_path, i),
+                                      None if state is None else state.attempt(i))
+        tried.append({"seed": seed, "best_epoch": result.best_epoch, "val": result.val, "test": result.test})
+        if best is None or result.val > best[1].val:
+            best = (model, result)
+    return best[0], best[1], tried
+
+
 def estimate(
     data: Data,
     cfg: Config,
@@ -100,7 +127,7 @@ def estimate(
         edge_index, edge_type = edge_index.long(), edge_type.long()
     temp = lambda epoch: temperature(epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
 
-    with seeded(s1.seed):
+    def train_one(name, log_path, state):
         model = AttentionScoreEstimator(**estimator_args(data, cfg)).to(device)
 
         def train_epoch(epoch, optimize):
@@ -113,17 +140,25 @@ def estimate(
             logits = model(x, edge_index, edge_type, temperature=temp(epoch), csr=csr)
             return {name: compute_metric(logits[m], y[m], info.task, info.metric) for name, m in masks.items()}
 
-        result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
-                     s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
-                     desc="stage 1 (estimator)", progress=progress, state=state)
+        return model, fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
+                          s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)},
+                          log_path=log_path, desc=f"stage 1 ({name})", progress=progress, state=state)
+
+    model, result, tried = best_of_restarts(s1, train_one, state, log_path)
 
     model.eval()
     release_free_memory()  # the training steps' freed blocks: the export's L x E scores come next
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
     with torch.no_grad():
         _, layer_scores = model(x, edge_index, edge_type, temperature=t_export, return_scores=True, csr=csr)
-    scores = exported_scores(data, cfg, graph, layer_scores.float().cpu(), fingerprint, t_export, result, out)
+    scores = exported_scores(data, cfg, graph, layer_scores.float().cpu(), fingerprint, t_export, result, out,
+                             **restart_metrics(tried))
     return Stage1Result(scores, result, model)
+
+
+def restart_metrics(tried: list[dict]) -> dict:
+    """What the scores' metrics record of the restarts (nothing for the single estimator)."""
+    return {"restarts": tried} if len(tried) > 1 else {}
 
 
 def exported_scores(data: Data, cfg: Config, graph: AugmentedGraph, layer_scores: Tensor, fingerprint: str,

@@ -45,14 +45,13 @@ from spexphormer.graph import AugmentedGraph, graph_fingerprint
 from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
-from spexphormer.pipeline.stage1 import (Stage1Result, augment_graph, estimator_args, export_temperature,
-                                         exported_scores)
+from spexphormer.pipeline.stage1 import (Stage1Result, augment_graph, best_of_restarts, estimator_args,
+                                         export_temperature, exported_scores, restart_metrics)
 from spexphormer.scores import Scores, seal_scores_folder, start_scores_folder, write_scores_slice
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
 from spexphormer.train.state import TrainingState
 from spexphormer.utils.memory import release_free_memory
-from spexphormer.utils.seed import seeded
 
 __all__ = ["NodeShard", "node_shard", "shard_csr", "ShardedEstimator", "shared_augmented_graph", "write_sharded_scores",
            "write_scores_slices", "seal_sharded_scores", "estimate_sharded"]
@@ -230,7 +229,7 @@ def estimate_sharded(
     weight = int(train.sum()) * w.size / max(_global_count(masks["train"] & labelled(data.y)), 1)
     temp = lambda epoch: temperature(epoch, s1.temp_ratio, s1.temp_wait, s1.temp_min)  # noqa: E731
 
-    with seeded(s1.seed):
+    def train_one(name, log_path, state):
         model = AttentionScoreEstimator(**estimator_args(data, cfg)).to(device)
         sharded = ShardedEstimator(model, shard_dev, csr)
         net = dp.wrap(sharded, device, sync_eval=True)  # every rank runs the same evaluation passes
@@ -246,10 +245,12 @@ def estimate_sharded(
             logits = all_gather_rows(sharded(x, temp(epoch))).cpu()  # [N, out]
             return {name: compute_metric(logits[m], data.y[m], info.task, info.metric) for name, m in masks.items()}
 
-        result = fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
-                     s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)}, log_path=log_path,
-                     desc="stage 1 (estimator, sharded)", progress=progress, state=state)
+        return model, fit(model, train_epoch, evaluate, s1.epochs, s1.lr, s1.weight_decay, s1.warmup_epochs,
+                          s1.clip, s1.warmup_rule, epoch_info=lambda e: {"temperature": round(temp(e), 5)},
+                          log_path=log_path, desc=f"stage 1 ({name}, sharded)", progress=progress, state=state)
 
+    model, result, tried = best_of_restarts(s1, train_one, state, log_path)
+    sharded = ShardedEstimator(model, shard_dev, csr)
     model.eval()
     release_free_memory()  # the training steps' freed blocks: the export and stage 2 come next
     t_export = export_temperature(result.best_epoch, len(result.history) - 1, s1)
@@ -257,7 +258,7 @@ def estimate_sharded(
         _, local_scores = sharded(x, t_export, return_scores=True)  # [L, E_r]
     # the metadata only: an empty tensor, not a view that would keep the scores' storage alive
     described = exported_scores(data, cfg, graph, local_scores.new_empty((local_scores.size(0), 0)), fingerprint,
-                                t_export, result, world_size=w.size)
+                                t_export, result, world_size=w.size, **restart_metrics(tried))
     target = Path(out) if out is not None else job_folder() / "scores"
     tmp = write_scores_slices(described, shard, local_scores, target, _shared_graph_files() if shared else None)
     del local_scores  # now in the folder's pages: not a second copy in this rank while it maps the folder

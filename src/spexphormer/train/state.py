@@ -156,7 +156,28 @@ class TrainingState:
         }, self.path)
         self.last = time.monotonic()
 
+    def attempt(self, i: int) -> "TrainingState":
+        """The snapshots of restart ``i`` of the same training (its own file and key; ``i = 0`` is
+        this one), discarded with this one."""
+        if i == 0:
+            return self
+        other = type(self)(attempt_path(self.path, i), self.every, self.resume, f"{self.key}/attempt{i}", self.seconds)
+        self._attempts = [*getattr(self, "_attempts", []), other]
+        return other
+
     def discard(self) -> None:
-        """Remove the snapshot (the run finished, or starts over)."""
+        """Remove the snapshot (the run finished, or starts over), and those of its restarts."""
         self.path.unlink(missing_ok=True)
+        for other in getattr(self, "_attempts", []):
+            other.discard()
+
+
+def attempt_path(path: str | os.PathLike, i: int) -> Path:
+    """The file of restart ``i`` beside ``path`` (``stage1.state.pt`` -> ``stage1.attempt2.state.pt``;
+    ``i = 0``: ``path`` itself)."""
+    path = Path(path)
+    if i == 0:
+        return path
+    stem, _, rest = path.name.partition(".")
+    return path.with_name(f"{stem}.attempt{i}.{rest}" if rest else f"{stem}.attempt{i}")
 
