@@ -218,7 +218,8 @@ def csr_score_attention(
     if n != csr.num_nodes:
         raise ValueError(f"q has {n} rows but the CSR graph has {csr.num_nodes} destinations")
     if k.size(0) != csr.num_sources or v.size(0) != csr.num_sources:
-        raise ValueError(f"k and v have {k.size(0)} and {v.size(0)} rows but the CSR graph has {csr.num_sources} sources")
+        raise ValueError(f"k and v have {k.size(0)} and {v.size(0)} rows but the CSR graph has "
+                         f"{csr.num_sources} sources")
     if not 0 < clamp <= K.MAX_CLAMP:
         raise ValueError(f"the fused kernels need a clamp bound in (0, {K.MAX_CLAMP}], got {clamp}")
     if type_scale.size(0) < csr.num_types:
