@@ -166,3 +166,32 @@ def test_csr_graph_layout_and_errors():
         CSRGraph.from_edges(edge_index, edge_type, ptr, 2)
     with pytest.raises(ValueError, match="rows"):
         csr_score_attention(*random_inputs(29, 1, 2, 3, 0), csr)
+
+
+def test_bipartite_csr_matches_the_rows_of_the_full_graph():
+    """A CSR of the in-edges of destinations [lo, hi) over all sources (what a rank of the sharded
+    stage 1 builds) gives those rows of the full graph's output, the same alpha, and the same
+    gradients (queries: the rows' share; keys, values and the type terms: from these edges only)."""
+    n, lo, hi = 20, 6, 15
+    edge_index, edge_type, ptr = grouped_graph(n, 0.3, 3, seed=4, lonely=(7,))
+    e0, e1 = int(ptr[lo]), int(ptr[hi])
+    part = CSRGraph.from_edges(edge_index[:, e0:e1], edge_type[e0:e1], ptr[lo:hi + 1] - e0, 3,
+                               num_sources=n, dst_offset=lo)
+    assert (part.num_nodes, part.num_sources, part.num_edges) == (hi - lo, n, e1 - e0)
+    q, k, v, scale, bias = random_inputs(n, 2, 3, 3, seed=4)
+    q_rows = q.detach()[lo:hi].clone().requires_grad_()
+    out, alpha = csr_score_attention(q_rows, k, v, scale, bias, part, 0.8, 8.0)
+    keep = torch.zeros(edge_index.size(1), dtype=torch.bool)
+    keep[e0:e1] = True  # the full graph's reference restricted to the same edges
+    ref_out, ref_alpha = reference(q, k, v, scale, bias, edge_index[:, keep], edge_type[keep], 0.8, 8.0)
+    assert torch.allclose(out, ref_out[lo:hi], atol=1e-12) and torch.allclose(alpha, ref_alpha, atol=1e-12)
+    w = torch.randn_like(out)
+    got = torch.autograd.grad((out * w).sum(), (q_rows, k, v, scale, bias))
+    want = torch.autograd.grad((ref_out[lo:hi] * w).sum(), (q, k, v, scale, bias))
+    assert torch.allclose(got[0], want[0][lo:hi], atol=1e-10)
+    for g, r in zip(got[1:], want[1:]):
+        assert torch.allclose(g, r, atol=1e-10)
+    with pytest.raises(ValueError, match="sources"):
+        csr_score_attention(q_rows, k[:hi], v[:hi], scale, bias, part, 0.8, 8.0)
+    with pytest.raises(ValueError, match="grouped"):
+        CSRGraph.from_edges(edge_index[:, e0:e1], edge_type[e0:e1], ptr[lo:hi + 1] - e0, 3, num_sources=n)

@@ -78,6 +78,9 @@ class ScoreAttention(nn.Module):
     Given ``csr`` (a :class:`~spexphormer.nn.csr_attention.CSRGraph` of the same edges) and CPU
     tensors, the attention runs in the fused CSR kernels of :mod:`spexphormer.nn.csr_attention`
     (same function; ``alpha`` is then returned without gradient); otherwise on the edge list.
+    With a bipartite ``csr`` (:meth:`~spexphormer.nn.csr_attention.CSRGraph.from_edges` with
+    ``dst_offset``), ``x_dst`` holds the rows of its destinations: the queries and the output
+    have only those rows, the keys and values one per row of ``x``.
 
     Args:
         dim (int): node feature width :math:`D`.
@@ -94,7 +97,8 @@ class ScoreAttention(nn.Module):
             (default: ``None``: a layer of its own)
 
     Shapes:
-        - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`
+        - **x**: :math:`(N, D)`; **edge_index**: :math:`(2, E)`; **edge_type**: :math:`(E,)`;
+          **x_dst**: :math:`(N_d, D)` (then out has :math:`N_d` rows)
         - **output**: ``(out, alpha)`` with out :math:`(N, D)` and alpha :math:`(E, H)`; out
           alone if ``return_attention`` is False (the estimator's attention exists for its
           scores, so they are returned by default).
@@ -143,17 +147,21 @@ class ScoreAttention(nn.Module):
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_type: Tensor, temperature: float = 1.0,
-        csr: Optional[CSRGraph] = None, return_attention: bool = True,
+        csr: Optional[CSRGraph] = None, return_attention: bool = True, x_dst: Optional[Tensor] = None,
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         n, H, dh = x.size(0), self.heads, self.head_dim
+        if x_dst is not None and (csr is None or not supports(x)):
+            raise ValueError("x_dst needs a bipartite CSR graph and tensors of the fused kernels (supports)")
         src, dst = edge_index[0], edge_index[1]
-        q = self.Q(x).view(n, H, dh) * (1.0 / math.sqrt(dh))
+        queries = x if x_dst is None else x_dst
+        n_dst = queries.size(0)
+        q = self.Q(queries).view(n_dst, H, dh) * (1.0 / math.sqrt(dh))
         k = self.K(x).view(n, H, dh)
         v = F.normalize(self.V(x).view(n, H, dh), p=2.0, dim=-1)  # [N, H, dh], unit rows
         type_scale, type_bias = self.type_scale_and_bias()  # [T, H], [T, H]
         if csr is not None and supports(x):  # the fused CPU kernels; alpha comes detached
             out, alpha = csr_score_attention(q, k, v, type_scale, type_bias, csr, temperature, self.clamp)
-            out = self.value_scale * out.reshape(n, self.dim)
+            out = self.value_scale * out.reshape(n_dst, self.dim)
             return (out, alpha) if return_attention else out
         src, dst, edge_type = src.long(), dst.long(), edge_type.long()  # a compact graph: int32, int8
         score = gather_dot(q, k, dst, src)  # [E, H]

@@ -21,6 +21,11 @@ once per graph). The only :math:`(E, H)` tensor is the returned :math:`\alpha` (
 differentiable: stage 1 exports it detached); nothing of size :math:`(E, d)` exists, and
 nothing per edge is kept for the backward pass.
 
+The graph may be bipartite (:meth:`CSRGraph.from_edges` with ``num_sources`` and
+``dst_offset``): queries, outputs and :math:`Z` then have one row per destination of the CSR, keys
+and values one per source. A rank of the sharded stage 1 uses this for its shard's destinations
+over all sources, so that nothing it holds per destination has :math:`N` rows.
+
 Indices are int32 where they fit (sources, destinations) and the edge type is int8. CUDA tensors
 are not handled here: :class:`~spexphormer.nn.attention.ScoreAttention` falls back to its
 edge-list path (see :func:`supports`).
@@ -51,11 +56,14 @@ def _index_dtype(n: int):
 class CSRGraph:
     """A destination-grouped edge list with its source-grouped permutation (numpy, CPU).
 
+    ``N`` destinations (rows of the queries) and ``N_s`` sources (rows of the keys and values);
+    ``N_s = N`` unless built as a bipartite graph (:meth:`from_edges`).
+
     Shapes:
         ptr: [N + 1] int64 offsets; in-edges of ``i`` are positions ``ptr[i]:ptr[i+1]``
-        src: [E] source of every edge (int32 when N fits)
+        src: [E] source of every edge (int32 when N_s fits)
         edge_type: [E] int8 (int32 past 127 types)
-        src_ptr: [N + 1] int64 offsets over sources
+        src_ptr: [N_s + 1] int64 offsets over sources
         src_dst: [E] destination of every edge, the edges grouped by source
         src_type: [E] their types
     """
@@ -70,7 +78,13 @@ class CSRGraph:
 
     @property
     def num_nodes(self) -> int:
+        """Destinations :math:`N`."""
         return self.ptr.shape[0] - 1
+
+    @property
+    def num_sources(self) -> int:
+        """Sources :math:`N_s`."""
+        return self.src_ptr.shape[0] - 1
 
     @property
     def num_edges(self) -> int:
@@ -82,21 +96,27 @@ class CSRGraph:
                                       self.src_dst, self.src_type))
 
     @classmethod
-    def from_edges(cls, edge_index: Tensor, edge_type: Tensor, ptr: Tensor, num_types: int | None = None
-                   ) -> "CSRGraph":
+    def from_edges(cls, edge_index: Tensor, edge_type: Tensor, ptr: Tensor, num_types: int | None = None,
+                   num_sources: int | None = None, dst_offset: int = 0) -> "CSRGraph":
         """From an edge list already grouped by destination with offsets ``ptr``.
+
+        Args:
+            num_sources: sources (key and value rows); default: as many as destinations.
+            dst_offset: the first destination's id in ``edge_index``: destination ``i`` of the CSR
+                is node ``dst_offset + i`` (sources keep their ids).
 
         Raises:
             ValueError: if the edges are not grouped by destination as ``ptr`` says.
         """
         n = int(ptr.numel()) - 1
+        n_src = n if num_sources is None else int(num_sources)
         E = int(edge_index.size(1))
         ptr_np = np.ascontiguousarray(ptr.detach().cpu().numpy(), dtype=np.int64)
         if ptr_np[0] != 0 or ptr_np[-1] != E or (np.diff(ptr_np) < 0).any():
             raise ValueError(f"ptr is not a CSR offset array over {E} edges")
-        if E and not K.grouped_as(ptr_np, edge_index[1].detach().cpu().numpy()):
+        if E and not K.grouped_as(ptr_np, edge_index[1].detach().cpu().numpy(), int(dst_offset)):
             raise ValueError("edge_index is not grouped by destination as ptr says")
-        idx = _index_dtype(n)
+        idx = _index_dtype(max(n, n_src))
         # int32 sources and int8 types of a compact AugmentedGraph are used in place, not copied
         src = np.ascontiguousarray(edge_index[0].detach().cpu().numpy(), dtype=idx)
         types = edge_type.detach().cpu().numpy()
@@ -104,11 +124,11 @@ class CSRGraph:
         num_types = int(num_types if num_types is not None else top)
         if E and (types.min() < 0 or top > num_types):
             raise ValueError(f"edge types must lie in [0, {num_types})")
-        if E and (src.min() < 0 or src.max() >= n):
-            raise ValueError(f"edge sources must lie in [0, {n})")
+        if E and (src.min() < 0 or src.max() >= n_src):
+            raise ValueError(f"edge sources must lie in [0, {n_src})")
         types = np.ascontiguousarray(types, dtype=np.int8 if num_types <= 127 else np.int32)
         # The same edges grouped by source (stable), written straight into compact arrays.
-        src_ptr, bounds = bucket_offsets(src, n, num_parts(n))
+        src_ptr, bounds = bucket_offsets(src, n_src, num_parts(n_src))
         src_dst, src_type = np.empty(E, idx), np.empty(E, types.dtype)
         K.fill_by_source(ptr_np, src, types, src_ptr, bounds, src_dst, src_type)
         return cls(ptr_np, src, types, src_ptr, src_dst, src_type, num_types)
@@ -135,7 +155,7 @@ class _CSRScoreAttention(torch.autograd.Function):
         n, H, d = q.shape
         dt = q.dtype
         q = q.contiguous()
-        kv = torch.cat([k, v], dim=-1)  # [N, H, 2d]: one record per source
+        kv = torch.cat([k, v], dim=-1)  # [N_s, H, 2d]: one record per source
         scale, bias = scale.detach().to(dt).contiguous(), bias.detach().to(dt).contiguous()
         alpha = torch.empty(csr.num_edges, H, dtype=dt)
         out = torch.empty(n, H, d, dtype=dt)
@@ -154,11 +174,12 @@ class _CSRScoreAttention(torch.autograd.Function):
         csr, dt = ctx.csr, q.dtype
         n, H, d = q.shape
         grad_out = grad_out.to(dt)
-        g_dot_o = (grad_out * out).sum(-1, keepdim=True)  # [N, H, 1]
+        g_dot_o = (grad_out * out).sum(-1, keepdim=True)  # [N, H, 1]: per destination
         rec = torch.cat([q, grad_out, denom.reciprocal().to(dt).unsqueeze(-1), g_dot_o], dim=-1)
         blocks = max(1, -(-n // K.BLOCK))
         grad_q = torch.empty_like(q)
-        grad_k, grad_v = torch.empty(n, H, d, dtype=dt), torch.empty(n, H, d, dtype=dt)
+        n_src = kv.size(0)
+        grad_k, grad_v = torch.empty(n_src, H, d, dtype=dt), torch.empty(n_src, H, d, dtype=dt)
         gs_parts = np.zeros((blocks,) + tuple(scale.shape), dtype=np.float64)
         gb_parts = np.zeros_like(gs_parts)
         args = (_np(scale), _np(bias), ctx.inv_temp, ctx.clamp, _np(rec))
@@ -188,13 +209,17 @@ def csr_score_attention(
         clamp (float): :math:`c`.
 
     Shapes:
-        - **q**, **k**, **v**: :math:`(N, H, d)`; **type_scale**, **type_bias**: :math:`(T_e, H)`
+        - **q**: :math:`(N, H, d)` (destinations); **k**, **v**: :math:`(N_s, H, d)` (sources);
+          **type_scale**, **type_bias**: :math:`(T_e, H)`
         - **output**: ``(out, alpha)``: :math:`(N, H, d)` and :math:`(E, H)` in the graph's edge
           order; ``alpha`` carries no gradient.
     """
     n = q.size(0)
     if n != csr.num_nodes:
-        raise ValueError(f"q has {n} rows but the CSR graph has {csr.num_nodes} nodes")
+        raise ValueError(f"q has {n} rows but the CSR graph has {csr.num_nodes} destinations")
+    if k.size(0) != csr.num_sources or v.size(0) != csr.num_sources:
+        raise ValueError(f"k and v have {k.size(0)} and {v.size(0)} rows but the CSR graph has "
+                         f"{csr.num_sources} sources")
     if not 0 < clamp <= K.MAX_CLAMP:
         raise ValueError(f"the fused kernels need a clamp bound in (0, {K.MAX_CLAMP}], got {clamp}")
     if type_scale.size(0) < csr.num_types:

@@ -203,12 +203,12 @@ def fill_by_source(ptr, src, etype, src_ptr, bounds, src_dst, src_type):
 
 
 @njit(parallel=True, cache=True)
-def grouped_as(ptr, dst):
-    """Whether ``dst[ptr[i]:ptr[i+1]] == i`` for every node ``i``."""
+def grouped_as(ptr, dst, offset):
+    """Whether ``dst[ptr[i]:ptr[i+1]] == offset + i`` for every destination ``i``."""
     n = ptr.shape[0] - 1
     bad = 0
     for i in prange(n):
         for e in range(ptr[i], ptr[i + 1]):
-            if dst[e] != i:
+            if dst[e] != offset + i:
                 bad += 1
     return bad == 0

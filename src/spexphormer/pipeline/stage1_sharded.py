@@ -14,8 +14,10 @@ Per layer, with the narrow width :math:`d_s` (4 by default):
 Keys and values come from any node (hence the gather of :math:`N \times d_s` floats per layer); the
 queries, the softmax over each destination's in-edges, and the residual / norm / feed-forward
 block only touch the shard's own rows. The attention is the layer's own module called on the
-shard's edge list (and, for the fused CPU kernels, on the shard's CSR over all N destinations, empty
-outside the shard), so whichever kernel computes a layer's attention computes a shard's.
+shard's edge list, so whichever kernel computes a layer's attention computes a shard's. The fused
+CPU kernels get the shard's bipartite CSR (its destinations, all N sources) and the shard's rows
+as queries, so a rank holds its queries, outputs and their gradients for its own rows only: only
+the keys and values (and their gradients) have N rows.
 GraphNorm and BatchNorm take their statistics over all nodes (:mod:`spexphormer.distributed.synced_norms`),
 and the loss is weighted so that DDP's average gradient is the one-process gradient.
 
@@ -89,10 +91,10 @@ def node_shard(graph: AugmentedGraph, rank: int, size: int) -> NodeShard:
 
 
 def shard_csr(shard: NodeShard, num_nodes: int) -> CSRGraph:
-    """The fused kernels' CSR of the shard's edges, over all ``num_nodes`` destinations."""
-    ptr = torch.cat([torch.zeros(shard.lo, dtype=torch.long), shard.ptr.long(),
-                     torch.full((num_nodes - shard.hi,), int(shard.ptr[-1]), dtype=torch.long)])
-    return CSRGraph.from_edges(shard.edge_index, shard.edge_type, ptr, NUM_EDGE_TYPES)
+    """The fused kernels' bipartite CSR of the shard's edges: the shard's ``hi - lo``
+    destinations, all ``num_nodes`` sources."""
+    return CSRGraph.from_edges(shard.edge_index, shard.edge_type, shard.ptr, NUM_EDGE_TYPES,
+                               num_sources=num_nodes, dst_offset=shard.lo)
 
 
 class ShardedEstimator(nn.Module):
@@ -114,8 +116,12 @@ class ShardedEstimator(nn.Module):
         scores = []
         for layer in m.layers:
             h_all = gather_rows(h)  # [N, d_s]
-            out, alpha = layer.attn(h_all, s.edge_index, s.edge_type, temperature, csr=self.csr)  # [N, d_s], [E_r, H]
-            h = layer.post_attention(h, out[s.lo:s.hi])  # residual, norms, feed-forward on the shard's rows
+            if self.csr is not None:  # queries from the shard's rows only: out is [n_r, d_s]
+                out, alpha = layer.attn(h_all, s.edge_index, s.edge_type, temperature, csr=self.csr, x_dst=h)
+            else:
+                out, alpha = layer.attn(h_all, s.edge_index, s.edge_type, temperature)  # [N, d_s], [E_r, H]
+                out = out[s.lo:s.hi]
+            h = layer.post_attention(h, out)  # residual, norms, feed-forward on the shard's rows
             if return_scores:
                 scores.append(alpha.detach().mean(dim=-1).float())  # [E_r]
         logits = m.head(h)
@@ -208,8 +214,8 @@ def estimate_sharded(
 
     Every rank returns the same result: the scores folder at ``out`` (the same path on every
     rank; the job's machine folder when None), memory-mapped. Pass ``log_path`` on one rank only.
-    ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the CSR of the
-    shard's edges over all N destinations (empty rows outside the shard). ``state``: snapshots
+    ``fused``: on the CPU, the shard's attention runs in the fused CSR kernels, on the shard's
+    bipartite CSR (:func:`shard_csr`). ``state``: snapshots
     (:class:`~spexphormer.distributed.snapshots.RankedTrainingState`, the same on every rank).
     """
     s1, device, w, info = cfg.stage1, torch.device(device), world(), graph_info(data)
