@@ -59,3 +59,24 @@ def test_a_run_killed_in_a_later_restart_resumes_to_the_uninterrupted_result(tmp
     assert torch.equal(torch.load(a)["scores"], torch.load(b)["scores"])
     assert not list(out.glob("stage1*.state.pt"))  # every restart's snapshots discarded at the end
     assert (out / "stage1.attempt1.jsonl").is_file()
+
+
+def test_an_estimator_near_chance_is_warned_about(toy_graph):
+    from sklearn.dummy import DummyClassifier
+    from sklearn.metrics import accuracy_score
+
+    from spexphormer.pipeline.stage1 import NEAR_CHANCE, warn_if_near_chance
+    from spexphormer.train import FitResult, chance_level
+
+    data = make_toy_graph(task="multiclass")
+    y = data.y[data.val_mask].numpy()
+    majority = DummyClassifier(strategy="most_frequent").fit(y.reshape(-1, 1), y)  # the independent reference
+    chance = accuracy_score(y, majority.predict(y.reshape(-1, 1)))
+    assert chance_level(data.y[data.val_mask], "multiclass", "accuracy") == pytest.approx(chance)
+    assert chance_level(data.y, "binary", "rocauc") == 0.5
+    with pytest.warns(UserWarning, match="near chance.*stage1.restarts"):
+        warn_if_near_chance(data, FitResult(best_epoch=3, val=chance + 0.01, test=0.0))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_near_chance(data, FitResult(best_epoch=3, val=chance + NEAR_CHANCE["accuracy"] + 0.01, test=0.0))

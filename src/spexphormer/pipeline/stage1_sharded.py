@@ -48,7 +48,8 @@ from spexphormer.graph.augment import NUM_EDGE_TYPES
 from spexphormer.nn import AttentionScoreEstimator
 from spexphormer.nn.csr_attention import CSRGraph
 from spexphormer.pipeline.stage1 import (Stage1Result, augment_graph, best_of_restarts, estimator_args,
-                                         export_temperature, exported_scores, restart_metrics)
+                                         export_temperature, exported_scores, restart_metrics,
+                                         warn_if_near_chance)
 from spexphormer.scores import Scores, seal_scores_folder, start_scores_folder, write_scores_slice
 from spexphormer.train import compute_metric, fit, task_loss, temperature
 from spexphormer.train.metrics import labelled
@@ -256,6 +257,8 @@ def estimate_sharded(
                           log_path=log_path, desc=f"stage 1 ({name}, sharded)", progress=progress, state=state)
 
     model, result, tried = best_of_restarts(s1, train_one, state, log_path)
+    if w.is_main:
+        warn_if_near_chance(data, result)
     sharded = ShardedEstimator(model, shard_dev, csr)
     model.eval()
     release_free_memory()  # the training steps' freed blocks: the export and stage 2 come next

@@ -89,3 +89,17 @@ def compute_metric(logits: Tensor, y: Tensor, task: str, metric: str) -> float:
         aucs = [a for a in aucs if not np.isnan(a)]
         return float(np.mean(aucs)) if aucs else float("nan")
     return float((logits.argmax(-1) == y).float().mean())
+
+
+def chance_level(y: Tensor, task: str, metric: str) -> float:
+    """What ``metric`` gives a predictor that ignores its input, on labels ``y``: 0.5 for
+    ROC-AUC; the most frequent class's rate for accuracy (nan without labelled rows)."""
+    if metric == "rocauc":
+        return 0.5
+    y = y[labelled(y)].cpu()
+    if y.numel() == 0:
+        return float("nan")
+    if task == "binary":
+        p = float(y.float().mean())
+        return max(p, 1.0 - p)
+    return float(torch.bincount(y.long().view(-1)).max()) / y.numel()
