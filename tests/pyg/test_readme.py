@@ -71,7 +71,8 @@ def test_readme_blocks_run(tmp_path, monkeypatch):
     log = (tmp_path / "run.log").read_text()
     # one line per stage when it ends (stage 1 and the one seed), plus one a minute while a stage
     # runs: on a busy machine (measured: stage 2 took 133 s under load) those appear too
-    ends = [line for line in log.splitlines() if ": epoch " not in line]
+    # (and warnings: five epochs leave this estimator near chance, which stage 1 says)
+    ends = [line for line in log.splitlines() if ": epoch " not in line and not line.startswith("warning: ")]
     assert "\r" not in log and len(ends) == 2, log
     assert ends[0].startswith("stage 1") and ends[1].startswith("stage 2 (seed 0)"), log
     assert {"curves.png", "log.csv", "log.jsonl", "model.pt"} <= {p.name for p in (tmp_path / "runs/before/seed0").iterdir()}
