@@ -130,3 +130,29 @@ def test_config_of_an_unknown_dataset_is_an_error_and_aliases_get_their_preset(c
     assert "unknown dataset" in _error_line(capsys)
     assert main(["config", "--dataset", "film"]) == 0  # an alias of actor
     assert "ks = 2,2,2" in capsys.readouterr().out
+
+
+def test_a_large_graph_of_your_own_gets_the_large_graph_preset(graph_file, tmp_path, capsys, monkeypatch):
+    from spexphormer import presets
+
+    def config_of(*extra):
+        assert main(["config", "--data", str(graph_file), "--format", "json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    small = config_of()
+    large_preset = presets.preset(presets.LARGE_GRAPH_PRESET).to_dict()
+    monkeypatch.setattr(presets, "LARGE_GRAPH_NODES", 100)  # the toy graph (300 nodes) counts as large
+    large = config_of()
+    assert small["stage1"]["num_layers"] == presets.preset(None).stage1.num_layers
+    assert large["stage1"] == large_preset["stage1"] and large["graph"] == large_preset["graph"]
+    assert large["stage2"]["model"] == "local-attention"  # a graph of your own keeps its default model
+    assert config_of("--model", "spexphormer")["stage2"] == large_preset["stage2"]
+    assert config_of("--preset", "cora")["stage1"]["num_layers"] == presets.preset("cora").stage1.num_layers
+    assert config_of("--set", "stage1.epochs=3")["stage1"]["epochs"] == 3  # overrides still apply
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(graph_file), "--model", "spexphormer", "--seeds", "1", "--out", str(out),
+                 "--quiet", "--set", "stage1.epochs=1", "--set", "stage2.epochs=1"] + FAST) == 0
+    said = capsys.readouterr().out
+    assert f"preset: {presets.LARGE_GRAPH_PRESET} (the large-graph preset" in said
+    cfg = json.loads((out / "results.json").read_text())["config"]
+    assert cfg["stage1"]["num_layers"] == large_preset["stage1"]["num_layers"]

@@ -156,9 +156,10 @@ def _load_graph(args, split_index: int, required: bool = True):
                                            trust_pickle=args.trust_pickle))
 
 
-def _config(args):
-    """Preset (of --preset, else of --dataset) + --config file + --set overrides + flags."""
-    from spexphormer.presets import PRESETS, preset
+def _config(args, num_nodes: int | None = None):
+    """Preset (of --preset, else of --dataset, else by ``num_nodes`` for a graph of your own) +
+    --config file + --set overrides + flags."""
+    from spexphormer.presets import PRESETS, preset, preset_for_size
     from spexphormer.config_files import apply_config_file
     from spexphormer.errors import ConfigError
     from spexphormer.distributed.world import default_threads
@@ -170,7 +171,8 @@ def _config(args):
         from spexphormer.data.registry import get_spec
         name = get_spec(args.dataset).name  # an unknown name is an error; an alias gets its dataset's preset
     model = _model(args)
-    cfg = preset(name, "spexphormer" if model == "exphormer" else model)
+    preset_model = "spexphormer" if model == "exphormer" else model
+    cfg = preset(name, preset_model) if num_nodes is None else preset_for_size(num_nodes, preset_model)
     if args.config:
         cfg = apply_config_file(cfg, args.config)
     cfg = cfg.override(args.overrides)
@@ -186,6 +188,25 @@ def _config(args):
     return cfg
 
 
+def _large_own_graph(args, data) -> int | None:
+    """The node count of a graph of your own (--data, no --preset) that gets the large-graph
+    preset (:func:`~spexphormer.presets.preset_for_size`), else None."""
+    from spexphormer.presets import LARGE_GRAPH_NODES
+    if data is None or not getattr(args, "data", None) or args.preset or data.num_nodes < LARGE_GRAPH_NODES:
+        return None
+    return data.num_nodes
+
+
+def _config_and_graph(args):
+    """The configuration and the graph it runs on: a graph of your own with at least
+    ``LARGE_GRAPH_NODES`` nodes gets the large-graph preset (the config is built again from it,
+    with the same file and overrides)."""
+    cfg = _config(args)
+    data = _load_graph(args, cfg.run.split_index)
+    large = _large_own_graph(args, data)
+    return (cfg if large is None else _config(args, num_nodes=large)), data
+
+
 def _model(args) -> str:
     """--model, else the default for the graph: a graph of your own (--data, no --preset) gets the
     local-attention model, a named dataset the paper's. Commands without --model (estimate,
@@ -196,9 +217,9 @@ def _model(args) -> str:
     return model_for(args.model, own_graph=bool(args.data) and not args.preset)
 
 
-def _say_model(args, cfg) -> None:
+def _say_model(args, cfg, data=None) -> None:
     """One line on stdout: which wide model runs, with which preset, and why."""
-    from spexphormer.presets import describe_preset
+    from spexphormer.presets import LARGE_GRAPH_NODES, LARGE_GRAPH_PRESET, describe_preset
     if not _is_main():
         return
     model = cfg.stage2.model
@@ -208,7 +229,10 @@ def _say_model(args, cfg) -> None:
     why = "" if args.model else (" (the default for a graph of your own; --model spexphormer for the paper's)"
                                  if args.data and not args.preset else " (the default for a named dataset)")
     name = args.preset or (args.dataset and _dataset_name(args.dataset))
-    print(f"model: {model}{why} · preset: {describe_preset(name, model)}", flush=True)
+    described = describe_preset(name, model)
+    if _large_own_graph(args, data) is not None:
+        described = f"{LARGE_GRAPH_PRESET} (the large-graph preset: {LARGE_GRAPH_NODES:,}+ nodes)"
+    print(f"model: {model}{why} · preset: {described}", flush=True)
 
 
 def _dataset_name(dataset: str) -> str:
@@ -259,15 +283,16 @@ def cmd_info(args) -> None:
 
 def cmd_config(args) -> None:
     from spexphormer.config_files import dump_config
-    print(dump_config(_config(args), args.format))
+    # a graph of your own is read to know its size (the large-graph preset from 1M nodes on)
+    cfg = _config_and_graph(args)[0] if getattr(args, "data", None) and not args.preset else _config(args)
+    print(dump_config(cfg, args.format))
 
 
 def cmd_estimate(args) -> None:
     from spexphormer.pipeline.run import obtain_scores
     from spexphormer.utils.device import resolve_device
     from spexphormer.utils.table import format_table, human_bytes
-    cfg = _config(args)
-    data = _load_graph(args, cfg.run.split_index)
+    cfg, data = _config_and_graph(args)
     out = _out_dir(args, data)
     _, info = obtain_scores(data, cfg, out, resolve_device(cfg.run.device), progress=_progress(args),
                             resume=args.resume)
@@ -290,11 +315,10 @@ def cmd_train(args) -> None:
     if args.model != "exphormer" and not args.scores:
         raise SpexphormerError("stage 2 needs --scores FILE (from `spexphormer estimate`); "
                                "`spexphormer run` does both stages")
-    cfg = _config(args)
-    data = _load_graph(args, cfg.run.split_index)
+    cfg, data = _config_and_graph(args)
     device = resolve_device(cfg.run.device)
     if args.model != "exphormer":
-        _say_model(args, cfg)
+        _say_model(args, cfg, data)
     if args.model == "exphormer":
         if _world_size() > 1:
             raise SpexphormerError("the full-batch Exphormer baseline runs in one process; leave out --nproc")
@@ -310,10 +334,9 @@ def cmd_train(args) -> None:
 def cmd_run(args) -> None:
     from spexphormer.pipeline.run import results_table, run
     from spexphormer.utils.device import resolve_device
-    cfg = _config(args)
-    data = _load_graph(args, cfg.run.split_index)
+    cfg, data = _config_and_graph(args)
     out = _out_dir(args, data)
-    _say_model(args, cfg)
+    _say_model(args, cfg, data)
     results = run(data, cfg, out, resolve_device(cfg.run.device), scores_path=args.scores,
                   progress=_progress(args), resume=args.resume)
     if _is_main():
@@ -337,8 +360,7 @@ def cmd_predict(args) -> None:
 
 def cmd_analyze(args) -> None:
     from spexphormer.analysis.consistency import consistency_table, run_consistency
-    cfg = _config(args)
-    data = _load_graph(args, cfg.run.split_index)
+    cfg, data = _config_and_graph(args)
     try:
         widths = [int(w) for w in args.widths.split(",") if w.strip()]
     except ValueError:
