@@ -99,3 +99,18 @@ def test_nproc_errors_are_one_line_before_any_process_starts(graph_file, capsys)
 def test_nproc_is_removed_from_the_ranks_command_line():
     from spexphormer.cli import _without_nproc
     assert _without_nproc(["run", "--nproc", "2", "--seeds", "1", "--nproc=3"]) == ["run", "--seeds", "1"]
+
+
+@pytest.mark.slow
+def test_restarts_under_two_processes(graph_file, tmp_path):
+    # each restart trains sharded over both ranks, with its own log; the best by validation is kept
+    out = tmp_path / "out"
+    job = _cli("run", "--data", str(graph_file), "--model", "spexphormer", "--seeds", "1", *FAST,
+               "--set", "stage1.restarts=2", "--set", "stage1.seed=5", "--out", str(out), "--nproc", "2")
+    assert job.returncode == 0, job.stderr
+    res = json.loads((out / "results.json").read_text())
+    tried = res["stages"]["stage1"]["restarts"]
+    assert res["world_size"] == 2 and [t["seed"] for t in tried] == [5, 5 + 7919]
+    assert res["stages"]["stage1"]["val"] == max(t["val"] for t in tried)
+    assert (out / "stage1.jsonl").is_file() and (out / "stage1.attempt1.jsonl").is_file()
+    assert not list(out.glob("stage1*.state.pt"))
