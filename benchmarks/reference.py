@@ -187,15 +187,21 @@ def difference(ours: list[float], theirs: list[float]) -> dict | None:
     from scipy import stats
 
     a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = float(np.sqrt(va + vb))
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else float("inf")
-    half = float(stats.t.ppf(0.975, dof)) * se
+    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
     delta = float(a.mean() - b.mean())
-    return {"delta": delta, "se": se, "ci95": [delta - half, delta + half],
-            "welch_p": float(stats.ttest_ind(a, b, equal_var=False).pvalue) if se > 0 else None,
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    return {"delta": delta, "se": se, "ci95": _interval(welch, delta, se),
+            "welch_p": float(welch.pvalue) if se > 0 else None,
             "mann_whitney_p": float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue),
             "median_ours": float(np.median(a)), "median_theirs": float(np.median(b)), "n": [len(a), len(b)]}
+
+
+def _interval(test, delta: float, se: float) -> list[float]:
+    """The 95% confidence interval of a scipy t-test's difference (a point without spread)."""
+    if se == 0:
+        return [delta, delta]
+    ci = test.confidence_interval(0.95)
+    return [float(ci.low), float(ci.high)]
 
 
 def paired_difference(ours: dict[int, float], theirs: dict[int, float]) -> dict | None:
@@ -208,11 +214,10 @@ def paired_difference(ours: dict[int, float], theirs: dict[int, float]) -> dict 
 
     d = np.array([ours[r] - theirs[r] for r in runs], dtype=float)
     se = float(d.std(ddof=1) / np.sqrt(len(d)))
-    half = float(stats.t.ppf(0.975, len(d) - 1)) * se
+    paired = stats.ttest_rel([ours[r] for r in runs], [theirs[r] for r in runs])
     return {"runs": runs, "differences": d.tolist(), "delta": float(d.mean()), "se": se,
-            "ci95": [float(d.mean()) - half, float(d.mean()) + half],
-            "paired_t_p": float(stats.ttest_rel([ours[r] for r in runs], [theirs[r] for r in runs]).pvalue)
-            if se > 0 else None,
+            "ci95": _interval(paired, float(d.mean()), se),
+            "paired_t_p": float(paired.pvalue) if se > 0 else None,
             "wilcoxon_p": float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else None}
 
 
@@ -256,7 +261,8 @@ def reference_data(args, spec, r: int) -> Path:
         proc = subprocess.run([args.python, "-c", EXPORT_DATA, str(folder), str(out)], env=ref_env(1),
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"exporting run {r}'s data failed: {proc.stderr.strip()[-500:]}")
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1][-300:]
+            raise RuntimeError(f"exporting the data of reference run {r} ({folder}) failed: {last}")
     return out
 
 
@@ -272,13 +278,15 @@ def on_reference_data(data, exported: Path, r: int):
     x, y, ei = load("x"), load("y"), load("edge_index")
     if x.shape != tuple(data.x.shape):
         raise RuntimeError(f"run {r}: their features are {x.shape}, ours {tuple(data.x.shape)}")
-    ours_pairs = set(map(tuple, data.edge_index.t().tolist()))
-    theirs_pairs = set(map(tuple, ei.T.tolist()))
+    n = data.num_nodes
+    ours_pairs = np.unique(data.edge_index[0].numpy().astype(np.int64) * n + data.edge_index[1].numpy())  # u*n+v
+    theirs_pairs = np.unique(ei[0].astype(np.int64) * n + ei[1])
+    only_theirs = np.setdiff1d(theirs_pairs, ours_pairs, assume_unique=True)
     facts = {"same_node_order": bool(np.allclose(x, data.x.numpy()) and np.array_equal(y, data.y.numpy())),
-             "their_edge_rows": int(ei.shape[1]), "their_distinct_pairs": len(theirs_pairs),
-             "their_self_loops": int((ei[0] == ei[1]).sum()), "our_edges": len(ours_pairs),
-             "pairs_only_theirs_not_self_loops": sum(1 for a, b in theirs_pairs - ours_pairs if a != b),
-             "pairs_only_ours": len(ours_pairs - theirs_pairs)}
+             "their_edge_rows": int(ei.shape[1]), "their_distinct_pairs": int(theirs_pairs.size),
+             "their_self_loops": int((ei[0] == ei[1]).sum()), "our_edges": int(ours_pairs.size),
+             "pairs_only_theirs_not_self_loops": int((only_theirs // n != only_theirs % n).sum()),
+             "pairs_only_ours": int(np.setdiff1d(ours_pairs, theirs_pairs, assume_unique=True).size)}
     data = data.clone()
     data.x, data.y = torch.from_numpy(x).float(), torch.from_numpy(y).long()
     for k in ("train", "val", "test"):
@@ -287,12 +295,20 @@ def on_reference_data(data, exported: Path, r: int):
     return data, facts
 
 
+def our_config(spec, seed: int, args):
+    """The paper preset for our seed ``seed``: as the reference's run r, its own expander and estimator."""
+    from spexphormer.presets import preset
+
+    return preset(spec["ours"], "spexphormer").override(
+        [f"run.seed={seed}", "run.seeds=1", f"graph.seed={seed}", f"stage1.seed={seed}",
+         f"run.threads={args.threads}", "run.device=cpu"] + list(args.set))
+
+
 def ours_side(args, spec) -> dict:
     """Our pipeline through the Python API, paper preset, seeds 0..N-1, one stage 1 each."""
     sys.path.insert(0, str(REPO / "src"))
     from spexphormer.data import load_graph
     from spexphormer.pipeline.run import run
-    from spexphormer.presets import preset
     from spexphormer.utils.device import set_threads
 
     set_threads(args.threads)
@@ -306,9 +322,7 @@ def ours_side(args, spec) -> dict:
         if args.paired:  # seed r on the data of their run r
             data, facts = on_reference_data(data, reference_data(args, spec, seed), seed)
             folder = folder.with_name(f"paired-run{seed}")
-        cfg = preset(spec["ours"], "spexphormer").override(
-            [f"run.seed={seed}", "run.seeds=1", f"graph.seed={seed}", f"stage1.seed={seed}",
-             f"run.threads={args.threads}", "run.device=cpu"] + list(args.set))
+        cfg = our_config(spec, seed, args)
         t0 = time.time()
         res = run(data, cfg, folder, progress=False, resume=True)  # a finished seed is read back
         s1 = res["stages"].get("stage1", {})  # (its training times are in "stages", not this call's)
@@ -329,14 +343,11 @@ def ours_estimators(args, spec) -> dict:
     """Our estimator alone (stage 1 of the paper preset), seeds 0..N-1, as ``ours_side`` seeds them."""
     from spexphormer.data import load_graph
     from spexphormer.pipeline.stage1 import estimate
-    from spexphormer.presets import preset
 
     rows = []
     for seed in range(args.seeds):
         data = load_graph(dataset=spec["ours"], root=args.data_root, seed=seed)
-        cfg = preset(spec["ours"], "spexphormer").override(
-            [f"run.seed={seed}", f"graph.seed={seed}", f"stage1.seed={seed}", f"run.threads={args.threads}",
-             "run.device=cpu"] + list(args.set))
+        cfg = our_config(spec, seed, args)
         done = Path(args.ours_runs) / spec["ours"] / f"stage1-seed{seed}-{cfg.stage1_key()}.json"
         if done.exists():  # finished before (same graph, estimator and seed): read back
             rows.append(json.loads(done.read_text()))
@@ -448,7 +459,11 @@ def main(argv=None) -> int:
     print(f"wrote {out}")
 
     if args.ours:
-        ours = ours_side(args, spec)
+        try:
+            ours = ours_side(args, spec)
+        except RuntimeError as exc:  # e.g. --paired: a reference run whose data cannot be exported
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         cmp = {"benchmark": "ours_vs_reference", "dataset": args.dataset, "metric": spec["metric"],
                "reference": result, "ours": ours, "machine": dict(machine(), threads_per_job=args.threads),
                "delta_means": {s: (ours[s]["test"]["mean"] - ref[s]["test"]["mean"])

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -15,6 +20,9 @@ from spexphormer.scores import Scores
 #: CLI flags that make a run take seconds: few epochs, small expander degree, big batches.
 FAST = ["--set", "stage1.epochs=3", "--set", "stage2.epochs=2", "--set", "graph.exp_deg=2",
         "--set", "stage2.batch_size=128", "--quiet"]
+#: CLI flags of a short run that snapshots every epoch (for the kill-and-resume tests).
+RESUMABLE = ["--seeds", "2", "--set", "stage1.epochs=8", "--set", "stage2.epochs=6", "--set", "graph.exp_deg=2",
+             "--set", "stage2.batch_size=64", "--set", "run.threads=1", "--set", "run.checkpoint_seconds=0", "--quiet"]
 
 
 def make_toy_graph(num_nodes: int = 300, num_edges: int = 2400, seed: int = 0, task: str = "binary") -> Data:
@@ -86,3 +94,45 @@ def mapped_file_of(ptr: int) -> str | None:
         if lo <= ptr < hi:
             return parts[-1] if len(parts) >= 6 else None
     return None
+
+
+def cli_run(graph: Path, out: Path, *args: str) -> subprocess.Popen:
+    """``spexphormer run --data GRAPH --out OUT ARGS`` in a child process (stdout dropped, stderr piped)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen([sys.executable, "-m", "spexphormer", "run", "--data", str(graph), "--out", str(out),
+                             *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_when(proc: subprocess.Popen, trigger: Path, delay: float, timeout: float = 60,
+              whole_job: bool = False) -> bool:
+    """SIGKILL ``proc`` ``delay`` seconds after ``trigger`` appears; False if it finished first.
+    ``whole_job``: its descendants too (a launcher's ranks die with it, as on a lost machine)."""
+    end = time.monotonic() + timeout
+    while not trigger.exists() and proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.01)
+    time.sleep(delay)
+    if proc.poll() is not None:
+        return False
+    for pid in [proc.pid, *(_descendants(proc.pid) if whole_job else [])]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    return True

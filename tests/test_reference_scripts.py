@@ -114,3 +114,33 @@ def test_pairing_needs_a_reference_run_per_seed(tmp_path):
     res = _run("reference.py", "--ref-dir", str(ref), "--python", sys.executable, "--dataset", "actor",
                "--runs", "3", "--ours", "--paired", "--seeds", "5", "--work", str(tmp_path / "w"))
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "--paired" in res.stderr
+
+
+def test_paired_difference_against_scipy():
+    from scipy import stats
+
+    ours, theirs = {0: 37.6, 1: 37.1, 2: 38.2, 3: 40.3}, {0: 34.7, 1: 41.9, 2: 37.5, 3: 39.3, 4: 37.3}
+    d = reference.paired_difference(ours, theirs)  # run 4 has no pair
+    a, b = [ours[r] for r in range(4)], [theirs[r] for r in range(4)]
+    t = stats.ttest_rel(a, b)
+    ci = t.confidence_interval(0.95)
+    assert d["runs"] == [0, 1, 2, 3] and d["delta"] == pytest.approx(sum(a) / 4 - sum(b) / 4)
+    assert d["ci95"] == pytest.approx([ci.low, ci.high]) and d["paired_t_p"] == pytest.approx(t.pvalue)
+    assert d["wilcoxon_p"] == pytest.approx(stats.wilcoxon([x - y for x, y in zip(a, b)]).pvalue)
+    assert reference.paired_difference({0: 1.0}, {0: 2.0}) is None
+
+
+def test_pairing_with_a_reference_run_that_has_no_data_is_one_error_line(tmp_path):
+    root = reference.DEFAULT_DATA_ROOT
+    if not (root / "Heterophilous/minesweeper/raw/minesweeper.npz").is_file():
+        pytest.skip("the Minesweeper dataset is not in ../shared/datasets")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "main.py").write_text("")
+    res = _run("reference.py", "--ref-dir", str(ref), "--python", sys.executable, "--dataset", "minesweeper",
+               "--runs", "1", "--collect", "--ours", "--paired", "--seeds", "1", "--work", str(tmp_path / "w"),
+               "--data-root", str(root), "--out", str(tmp_path / "r.json"), "--compare-out", str(tmp_path / "c.json"),
+               "--ours-runs", str(tmp_path / "ours"))
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert errors == [res.stderr.strip().splitlines()[-1]] and "reference run 0" in errors[0]

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +14,7 @@ from spexphormer.distributed.snapshots import RankedTrainingState
 from spexphormer.errors import CheckpointError
 from spexphormer.train.checkpoint import load_checkpoint
 from spexphormer.train.state import TrainingState
-from tests.helpers import make_toy_graph, run_outcome
+from tests.helpers import cli_run, kill_when, run_outcome, write_graph_file
 from tests.distributed.spawn import run_ranks
 
 SETTINGS = ["--seeds", "1", "--set", "stage1.epochs=8", "--set", "stage2.epochs=6", "--set", "graph.exp_deg=2",
@@ -27,50 +23,12 @@ SETTINGS = ["--seeds", "1", "--set", "stage1.epochs=8", "--set", "stage2.epochs=
 
 
 def _cli(graph: Path, out: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen([sys.executable, "-m", "spexphormer", "run", "--data", str(graph), "--out", str(out),
-                             *SETTINGS, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_job_when(proc: subprocess.Popen, trigger: Path, delay: float, timeout: float = 120) -> bool:
-    """SIGKILL the launcher and both ranks ``delay`` s after ``trigger`` appears; False if it ended first."""
-    end = time.monotonic() + timeout
-    while not trigger.exists() and proc.poll() is None and time.monotonic() < end:
-        time.sleep(0.01)
-    time.sleep(delay)
-    if proc.poll() is not None:
-        return False
-    for pid in [proc.pid, *_descendants(proc.pid)]:  # the ranks die with the launcher, as on a lost machine
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-    return True
+    return cli_run(graph, out, *SETTINGS, *extra)
 
 
 @pytest.mark.slow
 def test_two_processes_killed_then_resumed_equal_an_uninterrupted_two_process_run(tmp_path):
-    data = make_toy_graph()
-    graph = tmp_path / "toy.pt"
-    torch.save(data.__class__(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
-                              val_mask=data.val_mask, test_mask=data.test_mask), graph)
+    graph = write_graph_file(tmp_path / "toy.pt")
     ref, out = tmp_path / "ref", tmp_path / "out"
     job = _cli(graph, ref)
     assert job.wait() == 0, job.stderr.read().decode()
@@ -79,7 +37,7 @@ def test_two_processes_killed_then_resumed_equal_an_uninterrupted_two_process_ru
     kills = 0
     for i, trigger in enumerate(["stage1.state.pt", "seed0/state.pt"]):  # inside stage 1, inside stage 2
         job = _cli(graph, out, *(["--resume"] if i else []))
-        killed = _kill_job_when(job, out / trigger, rng.uniform(0.0, 0.3))
+        killed = kill_when(job, out / trigger, rng.uniform(0.0, 0.3), timeout=120, whole_job=True)
         assert killed or job.returncode == 0, job.stderr.read().decode()
         kills += killed
     assert kills >= 1, "the runs finished before they could be killed: make them longer"

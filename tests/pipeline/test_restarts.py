@@ -10,8 +10,7 @@ from spexphormer.config import RESTART_STRIDE
 from spexphormer.errors import ConfigError
 from spexphormer.pipeline.stage1 import estimate
 from spexphormer.presets import preset
-from tests.helpers import make_toy_graph, run_outcome
-from tests.reliability.test_resume import _cli, _kill_when
+from tests.helpers import RESUMABLE, cli_run, kill_when, make_toy_graph, run_outcome, write_graph_file
 
 BASE = ["stage1.epochs=6", "stage1.temp_wait=2", "graph.exp_deg=2", "stage1.seed=3"]
 
@@ -44,16 +43,14 @@ def test_restarts_out_of_range_are_refused(value):
 
 @pytest.mark.slow
 def test_a_run_killed_in_a_later_restart_resumes_to_the_uninterrupted_result(tmp_path):
-    data = make_toy_graph()
-    graph = tmp_path / "toy.pt"
-    torch.save(data.__class__(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
-                              val_mask=data.val_mask, test_mask=data.test_mask), graph)
+    graph = write_graph_file(tmp_path / "toy.pt")
     extra = ["--set", "stage1.restarts=2", "--set", "stage1.epochs=30"]
     ref, out = tmp_path / "ref", tmp_path / "out"
-    assert _cli(graph, ref, *extra).wait() == 0
-    assert _kill_when(_cli(graph, out, *extra), out / "stage1.attempt1.state.pt", 0.2), "finished before the kill"
+    assert cli_run(graph, ref, *RESUMABLE, *extra).wait() == 0
+    killed = kill_when(cli_run(graph, out, *RESUMABLE, *extra), out / "stage1.attempt1.state.pt", 0.2)
+    assert killed, "the run finished before the kill"
     assert (out / "stage1.attempt1.state.pt").exists() and not list(out.glob("scores-*"))
-    assert _cli(graph, out, *extra, "--resume").wait() == 0
+    assert cli_run(graph, out, *RESUMABLE, *extra, "--resume").wait() == 0
     assert run_outcome(out) == run_outcome(ref)
     (a,), (b,) = ref.glob("scores-*.pt"), out.glob("scores-*.pt")
     assert torch.equal(torch.load(a)["scores"], torch.load(b)["scores"])

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,30 +12,12 @@ import torch
 
 from spexphormer.cli import main
 from spexphormer.train.checkpoint import load_checkpoint
-from tests.helpers import make_toy_graph, run_outcome
+from tests.helpers import RESUMABLE, cli_run, kill_when, run_outcome, write_graph_file
 from tests.helpers import FAST
-
-SETTINGS = ["--seeds", "2", "--set", "stage1.epochs=8", "--set", "stage2.epochs=6", "--set", "graph.exp_deg=2",
-            "--set", "stage2.batch_size=64", "--set", "run.threads=1", "--set", "run.checkpoint_seconds=0", "--quiet"]
 
 
 def _cli(graph: Path, out: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen([sys.executable, "-m", "spexphormer", "run", "--data", str(graph), "--out", str(out),
-                             *SETTINGS, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _kill_when(proc: subprocess.Popen, trigger: Path, delay: float, timeout: float = 60) -> bool:
-    """SIGKILL ``proc`` ``delay`` seconds after ``trigger`` appears; False if it finished first."""
-    end = time.monotonic() + timeout
-    while not trigger.exists() and proc.poll() is None and time.monotonic() < end:
-        time.sleep(0.01)
-    time.sleep(delay)
-    if proc.poll() is not None:
-        return False
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return True
+    return cli_run(graph, out, *RESUMABLE, *extra)
 
 
 def _tensors_equal(a: dict, b: dict) -> bool:
@@ -48,10 +26,7 @@ def _tensors_equal(a: dict, b: dict) -> bool:
 
 @pytest.mark.slow
 def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
-    data = make_toy_graph()
-    graph = tmp_path / "toy.pt"
-    torch.save(data.__class__(x=data.x, y=data.y, edge_index=data.edge_index, train_mask=data.train_mask,
-                              val_mask=data.val_mask, test_mask=data.test_mask), graph)
+    graph = write_graph_file(tmp_path / "toy.pt")
     ref, out = tmp_path / "ref", tmp_path / "out"
     assert _cli(graph, ref).wait() == 0
 
@@ -61,7 +36,7 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     kills = 0
     for i, trigger in enumerate(triggers):
         proc = _cli(graph, out, *(["--resume"] if i else []))
-        kills += _kill_when(proc, out / trigger, rng.uniform(0.0, 0.4))
+        kills += kill_when(proc, out / trigger, rng.uniform(0.0, 0.4))
     assert kills >= 2, "the runs finished before they could be killed: make them longer"
     assert _cli(graph, out, "--resume").wait() == 0
 

@@ -97,6 +97,7 @@ class TrainingState:
         self.path, self.every, self.resume, self.key = Path(path), int(every), bool(resume), key
         self.seconds, self.last = float(seconds), time.monotonic()
         self.resumed_at = 0  # the first epoch run after a restore (0: started from scratch)
+        self._attempts: list[TrainingState] = []  # the restarts' states (:meth:`attempt`)
         if not self.resume:
             self.discard()
 
@@ -162,13 +163,13 @@ class TrainingState:
         if i == 0:
             return self
         other = type(self)(attempt_path(self.path, i), self.every, self.resume, f"{self.key}/attempt{i}", self.seconds)
-        self._attempts = [*getattr(self, "_attempts", []), other]
+        self._attempts.append(other)
         return other
 
     def discard(self) -> None:
         """Remove the snapshot (the run finished, or starts over), and those of its restarts."""
         self.path.unlink(missing_ok=True)
-        for other in getattr(self, "_attempts", []):
+        for other in self._attempts:
             other.discard()
 
 
